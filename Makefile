@@ -1,0 +1,56 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   install, write the 574-patient demo dataset, materialize every asset
+#   make test   install, run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+export CARDIOML_DATA_DIR ?= $(CURDIR)/data/demo
+export CARDIOML_WAREHOUSE ?= $(CURDIR)/data/warehouse/cardioml.duckdb
+export CARDIOML_ARTIFACTS_DIR ?= $(CURDIR)/data/artifacts
+DEMO_PATIENTS ?= 574
+DEMO_SEED ?= 0
+PYTEST_ARGS ?=
+
+.PHONY: install demo materialize ui test lock clean-data
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/cardioml demo-data --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED) --out $(CARDIOML_DATA_DIR)
+	$(MAKE) --no-print-directory materialize
+
+materialize: install
+	mkdir -p $(DAGSTER_HOME)
+	@start=$$(date +%s.%N); \
+	$(BIN)/dagster asset materialize -m cardioml_pipeline.definitions --select '*' > $(DAGSTER_HOME)/last_materialize.log 2>&1 \
+	  || { tail -40 $(DAGSTER_HOME)/last_materialize.log; echo "materialization failed: full log in $(DAGSTER_HOME)/last_materialize.log"; exit 1; }; \
+	end=$$(date +%s.%N); \
+	echo "materialized every asset from $(CARDIOML_DATA_DIR) in $$(awk "BEGIN{printf \"%.1f\", $$end - $$start}") s"; \
+	echo "warehouse: $(CARDIOML_WAREHOUSE)"; \
+	echo "query it:  $(BIN)/python -c \"import duckdb; print(duckdb.connect('$(CARDIOML_WAREHOUSE)', read_only=True).sql('SELECT * FROM staging.patients LIMIT 5'))\""; \
+	echo "open the UI: make ui   (then http://127.0.0.1:3000)"
+
+ui: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+test: install
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# Re-resolve the full dependency lock from pyproject.toml in a scratch venv.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+	.lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check | grep -v '^cardioml-pipeline' > requirements.lock
+	rm -rf .lock-venv
+
+clean-data:
+	rm -rf data/demo data/warehouse data/artifacts data/dagster_home

@@ -1,0 +1,9 @@
+"""The code location: merges each domain's Definitions; nothing else."""
+
+import dagster as dg
+
+from cardioml_pipeline.clinical.assets import clinical_definitions
+from cardioml_pipeline.jobs import job_definitions
+from cardioml_pipeline.resources import resource_definitions
+
+defs = dg.Definitions.merge(resource_definitions(), clinical_definitions(), job_definitions())
