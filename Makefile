@@ -22,9 +22,15 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 install: $(VENV)/.installed
 
+# The demo dataset is generated once per (patients, seed); delete data/demo to regenerate.
 demo: install
 	mkdir -p $(DAGSTER_HOME)
-	$(BIN)/cardioml demo-data --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED) --out $(CARDIOML_DATA_DIR)
+	@if [ -f $(CARDIOML_DATA_DIR)/.demo-$(DEMO_PATIENTS)-$(DEMO_SEED) ]; then \
+	  echo "demo dataset already in $(CARDIOML_DATA_DIR) ($(DEMO_PATIENTS) patients, seed $(DEMO_SEED))"; \
+	else \
+	  $(BIN)/cardioml demo-data --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED) --out $(CARDIOML_DATA_DIR) && \
+	  touch $(CARDIOML_DATA_DIR)/.demo-$(DEMO_PATIENTS)-$(DEMO_SEED); \
+	fi
 	$(MAKE) --no-print-directory materialize
 
 materialize: install

@@ -3,7 +3,8 @@
 import dagster as dg
 
 from cardioml_pipeline.clinical.assets import clinical_definitions
+from cardioml_pipeline.ecg_images.assets import image_definitions
 from cardioml_pipeline.jobs import job_definitions
 from cardioml_pipeline.resources import resource_definitions
 
-defs = dg.Definitions.merge(resource_definitions(), clinical_definitions(), job_definitions())
+defs = dg.Definitions.merge(resource_definitions(), clinical_definitions(), image_definitions(), job_definitions())

@@ -54,14 +54,14 @@ def materializable_assets():
     return [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.is_materializable]
 
 
-def run_pipeline(data_dir: Path, warehouse: Path, artifacts: Path | None = None, selection=None) -> dg.ExecuteInProcessResult:
+def run_pipeline(data_dir: Path, warehouse: Path, artifacts: Path | None = None, selection=None, run_config=None) -> dg.ExecuteInProcessResult:
     """Materialize the assets in-process against a real DuckDB file."""
     resources = {
         "dataset": DatasetResource(data_dir=str(data_dir)),
         "warehouse": WarehouseResource(database=str(warehouse)),
         "artifacts": ArtifactStoreResource(artifacts_dir=str(artifacts or warehouse.parent / "artifacts")),
     }
-    return dg.materialize(materializable_assets(), resources=resources, selection=selection, raise_on_error=False)
+    return dg.materialize(materializable_assets(), resources=resources, selection=selection, raise_on_error=False, run_config=run_config)
 
 
 def query(warehouse: Path, sql: str, params=None) -> list[tuple]:

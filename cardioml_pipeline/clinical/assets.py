@@ -3,6 +3,7 @@ quality.quarantine and staging.data_dictionary. Thin wiring over the pure functi
 
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -48,6 +49,12 @@ def fingerprint(*parts: str) -> str:
 
 
 def build_source_asset(raw_table: str, relative_path: str) -> dg.SourceAsset:
+    with warnings.catch_warnings():  # observable_source_asset is marked beta; the warning is noise here
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return _build_source_asset(raw_table, relative_path)
+
+
+def _build_source_asset(raw_table: str, relative_path: str) -> dg.SourceAsset:
     @dg.observable_source_asset(
         key=source_key(raw_table),
         group_name="raw",

@@ -1,0 +1,95 @@
+"""Demo ECG images: 12 lead images per patient, rendered from a synthetic 12-lead signal that is
+consistent with the patient's labels, in the dataset's layout (`ECG_Images/Patient_<n>_lead_<lead>.png`).
+
+The signal each image was drawn from is saved for evaluation only, outside ECG_Images/, in
+`demo_truth/signals/patient_<n>.parquet` (one row per lead: the signal and how it was rendered).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import polars as pl
+
+from cardioml_pipeline.parallel import bounded_map
+
+TRUTH_DIR = "demo_truth/signals"
+SIGNAL_SECONDS = 10.0
+SIGNAL_FS = 500
+
+
+@dataclass(frozen=True)
+class PatientImageTask:
+    out_dir: str
+    file_number: int
+    findings: tuple[str, ...]
+    heart_rate_bpm: float | None
+    seed: int
+    processed_style: bool
+
+
+def patient_seed(seed: int, file_number: int) -> int:
+    return zlib.crc32(f"{seed}:{file_number}".encode())
+
+
+def render_patient(task: PatientImageTask) -> int:
+    """Render and write one patient's 12 images and truth file; returns the bytes written."""
+    from cardioml_pipeline.ecg_images.render import random_render_spec, render_lead
+    from cardioml_pipeline.ecg_images.synth import LEADS, synthesize_12_lead
+
+    out = Path(task.out_dir)
+    signals = synthesize_12_lead(list(task.findings), task.heart_rate_bpm, seed=task.seed, duration_s=SIGNAL_SECONDS, fs=SIGNAL_FS)
+    rng = np.random.default_rng(task.seed)
+    truth_rows = []
+    written = 0
+    for lead in LEADS:
+        spec = random_render_spec(rng, processed_style=task.processed_style)
+        image = render_lead(signals[lead], SIGNAL_FS, spec)
+        ok, encoded = cv2.imencode(".png", image)
+        if not ok:
+            raise RuntimeError(f"could not encode the image of patient {task.file_number}, lead {lead}")
+        path = out / "ECG_Images" / f"Patient_{task.file_number}_lead_{lead}.png"
+        path.write_bytes(encoded.tobytes())
+        written += len(encoded)
+        truth_rows.append(
+            {
+                "file_number": task.file_number,
+                "lead": lead,
+                "sampling_rate_hz": SIGNAL_FS,
+                "signal_mv": signals[lead].astype(np.float32).tolist(),
+                "findings": list(task.findings),
+                "render_spec": str(asdict(spec)),
+            }
+        )
+    truth = pl.DataFrame(truth_rows, schema_overrides={"signal_mv": pl.List(pl.Float32), "sampling_rate_hz": pl.Int32})
+    truth.write_parquet(out / TRUTH_DIR / f"patient_{task.file_number}.parquet", compression="zstd")
+    return written
+
+
+def write_demo_images(out_dir: Path, patients: pl.DataFrame, seed: int, processed_style: bool = False, workers: int | None = None, progress=None) -> dict:
+    """Write every patient's 12 lead images (in parallel over `workers` processes)."""
+    (out_dir / "ECG_Images").mkdir(parents=True, exist_ok=True)
+    (out_dir / TRUTH_DIR).mkdir(parents=True, exist_ok=True)
+    tasks = [
+        PatientImageTask(
+            str(out_dir),
+            int(row["file_number"]),
+            tuple(row["findings"] or ()),
+            float(row["pulse_rate"]) if row.get("pulse_rate") is not None else None,
+            patient_seed(seed, int(row["file_number"])),
+            processed_style,
+        )
+        for row in patients.select("file_number", "findings", "pulse_rate").iter_rows(named=True)
+    ]
+    workers = workers or max(1, os.cpu_count() or 1)
+    total_bytes = 0
+    for done, (_, written) in enumerate(bounded_map(render_patient, tasks, workers), start=1):
+        total_bytes += written
+        if progress is not None:
+            progress(done, len(tasks))
+    return {"images": len(tasks) * 12, "image_bytes": total_bytes, "processed_style": processed_style}

@@ -1,0 +1,258 @@
+"""Image layer assets: ECG_Images/ -> processed, content-addressed images + Parquet index
+(`images/ecg_images`, view staging.ecg_images) and digitized signals (`images/ecg_signals`, view
+staging.ecg_signals). One pass over the images produces both, so they are one multi-asset."""
+
+import os
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from cardioml_pipeline.clinical.assets import WRITER_POOL, staging_key
+from cardioml_pipeline.ecg_images.index import INDEX_SCHEMA, SIGNAL_SCHEMA, ArtifactLayout
+from cardioml_pipeline.ecg_images.processing import processing_version, run_image_stage
+from cardioml_pipeline.metadata import column_schema, markdown_table
+from cardioml_pipeline.resources import ArtifactStoreResource, DatasetResource, WarehouseResource
+from cardioml_pipeline.warehouse import query_frame
+
+IMAGES_KEY = dg.AssetKey(["images", "ecg_images"])
+SIGNALS_KEY = dg.AssetKey(["images", "ecg_signals"])
+EXAMPLES = 10
+
+
+class ImageStageConfig(dg.Config):
+    workers: int | None = Field(default=None, description="Worker processes (local engine, or a local Dask cluster); default: every core.")
+    engine: str | None = Field(
+        default=None, description="'local' (a process pool on this machine) or 'dask' (Dask distributed). Default: $CARDIOML_IMAGE_ENGINE, else 'local'."
+    )
+    dask_scheduler_address: str | None = Field(
+        default=None, description="Dask scheduler, e.g. tcp://scheduler:8786. Default: $CARDIOML_DASK_SCHEDULER, else a local cluster."
+    )
+    default_px_per_mm: float | None = Field(
+        default=None, description="Calibration declared for grid-free images (pixels per mm); default: the processing code's."
+    )
+
+
+_DUCKDB_TYPES = {
+    pl.Int64: "BIGINT",
+    pl.Int32: "INTEGER",
+    pl.Float64: "DOUBLE",
+    pl.Float32: "FLOAT",
+    pl.String: "VARCHAR",
+    pl.Boolean: "BOOLEAN",
+}
+
+
+def _duckdb_type(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.List):
+        return _duckdb_type(dtype.inner) + "[]"
+    return _DUCKDB_TYPES[dtype.base_type() if hasattr(dtype, "base_type") else dtype]
+
+
+def _empty_select(schema: dict[str, pl.DataType]) -> str:
+    columns = ", ".join(f'NULL::{_duckdb_type(t)} AS "{c}"' for c, t in schema.items())
+    return f"SELECT {columns} WHERE false"
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def publish_views(warehouse: WarehouseResource, layout: ArtifactLayout) -> None:
+    """DuckDB views over the Parquet files: the write is a view definition, never the data."""
+    signals_glob = layout.signals_dir / "patient_*.parquet"
+    has_signals = layout.signals_dir.exists() and any(layout.signals_dir.glob("patient_*.parquet"))
+    images_sql = f"SELECT * FROM read_parquet({_sql_string(str(layout.index_path))})" if layout.index_path.exists() else _empty_select(INDEX_SCHEMA)
+    signals_sql = f"SELECT * FROM read_parquet({_sql_string(str(signals_glob))}, union_by_name = true)" if has_signals else _empty_select(SIGNAL_SCHEMA)
+    with warehouse.transaction() as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
+        conn.execute(f"CREATE OR REPLACE VIEW staging.ecg_images AS {images_sql}")
+        conn.execute(f"CREATE OR REPLACE VIEW staging.ecg_signals AS {signals_sql}")
+
+
+def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    rejected = index.filter(pl.col("reject_reason").is_not_null())
+    processed = index.filter(pl.col("reject_reason").is_null())
+    failed = processed.filter(~pl.col("qc_passed"))
+    reasons = (
+        failed.select(pl.col("qc_reasons").list.join("; ").alias("reasons")).group_by("reasons").len("images").sort("images", descending=True)
+        if failed.height
+        else None
+    )
+    leads = processed.group_by("file_number").agg(pl.col("lead").n_unique().alias("leads"))
+    incomplete = leads.filter(pl.col("leads") < 12)
+    pass_rate = processed.height and (processed.height - failed.height) / processed.height
+    return [
+        dg.AssetCheckResult(
+            asset_key=IMAGES_KEY,
+            check_name="qc_verdicts",
+            passed=failed.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="quality control per image (trace coverage, grid residue, noise, beats found, clipping)",
+            metadata={
+                "images_processed": processed.height,
+                "qc_failed": failed.height,
+                "qc_pass_rate": float(pass_rate or 0.0),
+                "failures_by_reason": dg.MetadataValue.md(markdown_table(reasons, max_rows=30) if reasons is not None else "none"),
+                "examples": dg.MetadataValue.md(
+                    markdown_table(failed.select("source_path", "qc_reasons", "trace_coverage", "grid_residue", "beats_found"), max_rows=EXAMPLES) if failed.height else "none"
+                ),
+            },
+        ),
+        dg.AssetCheckResult(
+            asset_key=IMAGES_KEY,
+            check_name="rejected_files",
+            passed=rejected.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="files that could not be processed (name, format, size, duplicates, unknown patient)",
+            metadata={
+                "rejected": rejected.height,
+                "examples": dg.MetadataValue.md(markdown_table(rejected.select("source_path", "reject_reason"), max_rows=EXAMPLES) if rejected.height else "none"),
+            },
+        ),
+        dg.AssetCheckResult(
+            asset_key=IMAGES_KEY,
+            check_name="complete_12_lead_sets",
+            passed=incomplete.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="every patient with images has all 12 leads processed",
+            metadata={"patients_with_images": leads.height, "patients_incomplete": incomplete.height},
+        ),
+    ]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            IMAGES_KEY,
+            deps=[staging_key("patients")],
+            group_name="images",
+            kinds={"opencv", "parquet"},
+            code_version=processing_version(),
+            description="`staging.ecg_images`: one row per source image under ECG_Images/ (processed or rejected): calibration, processed content-addressed PNG, QC metrics and verdict, reject reason, processing version. Parquet index under the artifacts directory.",
+        ),
+        dg.AssetSpec(
+            SIGNALS_KEY,
+            deps=[IMAGES_KEY],
+            group_name="images",
+            kinds={"parquet"},
+            code_version=processing_version(),
+            description="`staging.ecg_signals`: one row per (file_number, lead): the digitized trace in mV at 500 Hz with its calibration source and QC verdict. One Parquet file per patient.",
+        ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec("qc_verdicts", asset=IMAGES_KEY),
+        dg.AssetCheckSpec("rejected_files", asset=IMAGES_KEY),
+        dg.AssetCheckSpec("complete_12_lead_sets", asset=IMAGES_KEY),
+        dg.AssetCheckSpec("signals_match_index", asset=SIGNALS_KEY),
+    ],
+    pool=WRITER_POOL,
+    name="ecg_image_stage",
+)
+def ecg_image_stage(
+    context: dg.AssetExecutionContext,
+    config: ImageStageConfig,
+    dataset: DatasetResource,
+    artifacts: ArtifactStoreResource,
+    warehouse: WarehouseResource,
+):
+    layout = ArtifactLayout(artifacts.root)
+    with warehouse.connect() as conn:
+        known = set(query_frame(conn, "SELECT file_number FROM staging.patients")["file_number"].to_list())
+    images_dir = dataset.images_dir
+    if not images_dir.exists():
+        context.log.info(f"{images_dir} does not exist: no ECG images in this dataset")
+
+    last_logged = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        import time
+
+        now = time.monotonic()
+        if done == total or now - last_logged[0] > 10:
+            last_logged[0] = now
+            context.log.info(f"image stage: {done}/{total} images processed")
+
+    engine = config.engine or os.environ.get("CARDIOML_IMAGE_ENGINE") or "local"
+    scheduler = config.dask_scheduler_address or os.environ.get("CARDIOML_DASK_SCHEDULER") or None
+    index, summary = run_image_stage(
+        images_dir,
+        layout.root,
+        known,
+        workers=config.workers,
+        default_px_per_mm=config.default_px_per_mm,
+        progress=progress,
+        engine=engine,
+        dask_scheduler_address=scheduler,
+    )
+    publish_views(warehouse, layout)
+    context.log.info(
+        f"image stage: {summary.images_found} files, {summary.processed} processed, {summary.reused} unchanged, "
+        f"{summary.rejected} rejected, {summary.qc_failed} failed QC, {summary.seconds:.1f}s on {summary.workers} workers"
+    )
+    with warehouse.connect() as conn:
+        signal_rows = query_frame(conn, "SELECT file_number, lead, source_sha256, n_samples FROM staging.ecg_signals")
+    expected = index.filter(pl.col("reject_reason").is_null()).select("file_number", "lead", "source_sha256")
+    missing = expected.join(signal_rows, on=["file_number", "lead", "source_sha256"], how="anti")
+    extra = signal_rows.join(expected, on=["file_number", "lead", "source_sha256"], how="anti")
+    preview = index.select("file_number", "lead", "calibration_source", "px_per_mm_x", "qc_passed", "beats_found", "heart_rate_bpm", "reject_reason")
+    yield dg.MaterializeResult(
+        asset_key=IMAGES_KEY,
+        metadata={
+            "dagster/row_count": index.height,
+            "dagster/column_schema": column_schema(index),
+            "dagster/table_name": "staging.ecg_images",
+            "index_path": dg.MetadataValue.path(str(layout.index_path)),
+            "images_processed_this_run": summary.processed,
+            "images_unchanged": summary.reused,
+            "images_rejected": summary.rejected,
+            "images_failed_qc": summary.qc_failed,
+            "workers": summary.workers,
+            "engine": engine,
+            "seconds": round(summary.seconds, 2),
+            "images_per_second": round(summary.processed / summary.seconds, 2) if summary.seconds and summary.processed else 0.0,
+            "processing_version": processing_version(),
+            "preview": dg.MetadataValue.md(markdown_table(preview)),
+        },
+        check_results=image_checks(index),
+    )
+    lineage = dg.TableColumnLineage(
+        deps_by_column={
+            column: [dg.TableColumnDep(asset_key=IMAGES_KEY, column_name=source)]
+            for column, source in {
+                "file_number": "file_number",
+                "lead": "lead",
+                "signal_mv": "processed_path",
+                "calibration_source": "calibration_source",
+                "qc_passed": "qc_passed",
+                "qc_reasons": "qc_reasons",
+                "source_sha256": "source_sha256",
+                "processing_version": "processing_version",
+            }.items()
+        }
+    )
+    yield dg.MaterializeResult(
+        asset_key=SIGNALS_KEY,
+        metadata={
+            "dagster/row_count": signal_rows.height,
+            "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, str(t)) for c, t in SIGNAL_SCHEMA.items()]),
+            "dagster/column_lineage": lineage,
+            "dagster/table_name": "staging.ecg_signals",
+            "signals_dir": dg.MetadataValue.path(str(layout.signals_dir)),
+            "patients_with_signals": signal_rows["file_number"].n_unique(),
+            "patient_files_written_this_run": summary.patients_written,
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                asset_key=SIGNALS_KEY,
+                check_name="signals_match_index",
+                passed=missing.height == 0 and extra.height == 0,
+                description="one signal per processed image, from the same source bytes",
+                metadata={"missing_signals": missing.height, "stale_signals": extra.height},
+            )
+        ],
+    )
+
+
+def image_definitions() -> dg.Definitions:
+    return dg.Definitions(assets=[ecg_image_stage])

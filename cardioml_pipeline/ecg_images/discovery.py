@@ -1,0 +1,122 @@
+"""Find lead images under ECG_Images/, parse their names, and decide which ones can be processed.
+
+Names follow the dataset: `Patient_<file number>_lead_<lead>.<png|jpg|jpeg|bmp>`. Anything else —
+an unknown lead, a file that is not a decodable image, a duplicate, an oversized image — becomes a
+reject row with a reason, so a run always finishes and nothing is silently skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+_LEAD_BY_TOKEN = {lead.lower(): lead for lead in LEADS}
+SUPPORTED_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+# A lead strip at 300 dpi is ~3,000 x 600 px; anything past this is a page scan or a bomb.
+MAX_PIXELS = 40_000_000
+FILE_NAME = re.compile(r"^Patient_(?P<file_number>\d+)_lead_(?P<lead>[^.]+)\.(?P<ext>[A-Za-z0-9]+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """One file found under ECG_Images/ (before decoding)."""
+
+    relative_path: str
+    file_number: int | None
+    lead: str | None
+    size_bytes: int
+    mtime_ns: int
+    reject_reason: str | None = None
+
+
+def parse_image_name(name: str) -> tuple[int | None, str | None, str | None]:
+    """(file_number, canonical lead, reject reason) from a file name."""
+    match = FILE_NAME.match(name)
+    if not match:
+        return None, None, "file name is not 'Patient_<file number>_lead_<lead>.<png|jpg|bmp>'"
+    file_number = int(match.group("file_number"))
+    extension = "." + match.group("ext").lower()
+    lead = _LEAD_BY_TOKEN.get(match.group("lead").lower())
+    if lead is None:
+        return file_number, None, f"unknown lead {match.group('lead')!r}: expected one of {', '.join(LEADS)}"
+    if extension not in SUPPORTED_EXTENSIONS:
+        return file_number, lead, f"unsupported image type {extension!r}: expected PNG, JPEG or BMP"
+    return file_number, lead, None
+
+
+def list_image_files(images_dir: Path) -> list[ImageFile]:
+    """Every regular file under `images_dir` (recursively), sorted by path, with name checks done.
+
+    Two files naming the same patient and lead: the first by extension preference (png, jpg, jpeg,
+    bmp), then by path, is kept; the others are rejected as duplicates."""
+    if not images_dir.exists():
+        return []
+    files: list[ImageFile] = []
+    for path in sorted(p for p in images_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        stat = path.stat()
+        file_number, lead, reason = parse_image_name(path.name)
+        files.append(ImageFile(path.relative_to(images_dir).as_posix(), file_number, lead, stat.st_size, stat.st_mtime_ns, reason))
+    preference = {ext: i for i, ext in enumerate(SUPPORTED_EXTENSIONS)}
+    chosen: dict[tuple[int, str], ImageFile] = {}
+    for item in sorted(files, key=lambda f: (preference.get(Path(f.relative_path).suffix.lower(), 99), f.relative_path)):
+        if item.reject_reason is None and item.file_number is not None and item.lead is not None:
+            chosen.setdefault((item.file_number, item.lead), item)
+    result = []
+    for item in files:
+        if item.reject_reason is None and chosen[(item.file_number, item.lead)] is not item:
+            kept = chosen[(item.file_number, item.lead)].relative_path
+            item = ImageFile(item.relative_path, item.file_number, item.lead, item.size_bytes, item.mtime_ns, f"duplicate of {kept} (same patient and lead)")
+        result.append(item)
+    return result
+
+
+class ImageTooLarge(ValueError):
+    pass
+
+
+def image_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the file header without decoding pixels; None if unreadable.
+    Raises ImageTooLarge when Pillow's own decompression-bomb guard trips on the header."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except Image.DecompressionBombError as error:
+        raise ImageTooLarge(str(error)) from error
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def decode_image(data: bytes) -> tuple[np.ndarray | None, str | None]:
+    """(image as cv2.IMREAD_UNCHANGED returns it, None) or (None, reject reason)."""
+    if len(data) == 0:
+        return None, "empty file (0 bytes)"
+    try:
+        size = image_dimensions(data)
+    except ImageTooLarge as error:
+        return None, f"image too large: {error}"
+    if size is None:
+        return None, "not a decodable PNG, JPEG or BMP image"
+    width, height = size
+    if width * height > MAX_PIXELS:
+        return None, f"image too large: {width} x {height} px (limit {MAX_PIXELS:,} px; decompression bomb or page scan?)"
+    image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None or image.size == 0:
+        return None, "image data is truncated or corrupt (OpenCV could not decode it)"
+    if image.shape[0] != height or image.shape[1] != width:
+        return None, f"decoded size {image.shape[1]} x {image.shape[0]} px does not match the header's {width} x {height}"
+    return image, None
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

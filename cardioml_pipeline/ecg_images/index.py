@@ -1,0 +1,137 @@
+"""The Parquet image index and per-patient signal files: schemas, atomic writes, reads.
+
+Layout under the artifacts root:
+  ecg_images/processed/<sha[:2]>/<sha>.png   processed images, named by the sha256 of their bytes
+  ecg_images/index.parquet                   one row per source image (processed or rejected)
+  ecg_images/signals/patient_<file number>.parquet   the digitized leads of one patient
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+INDEX_SCHEMA: dict[str, pl.DataType] = {
+    "file_number": pl.Int64,
+    "lead": pl.String,
+    "source_path": pl.String,  # relative to ECG_Images/
+    "source_sha256": pl.String,
+    "source_size_bytes": pl.Int64,
+    "source_mtime_ns": pl.Int64,
+    "width_px": pl.Int64,
+    "height_px": pl.Int64,
+    "channels": pl.Int64,
+    "bit_depth": pl.Int64,
+    "px_per_mm_x": pl.Float64,
+    "px_per_mm_y": pl.Float64,
+    "calibration_source": pl.String,
+    "processed_path": pl.String,  # relative to the artifacts root
+    "processed_sha256": pl.String,
+    "processed_width_px": pl.Int64,
+    "processed_height_px": pl.Int64,
+    "trace_coverage": pl.Float64,
+    "grid_residue": pl.Float64,
+    "noise": pl.Float64,
+    "beats_found": pl.Float64,
+    "clipping": pl.Float64,
+    "heart_rate_bpm": pl.Float64,
+    "skew_deg": pl.Float64,
+    "qc_passed": pl.Boolean,
+    "qc_reasons": pl.List(pl.String),
+    "reject_reason": pl.String,
+    "processing_version": pl.String,
+    "processed_at": pl.String,
+}
+QC_METRICS = ("trace_coverage", "grid_residue", "noise", "beats_found", "clipping", "heart_rate_bpm", "skew_deg")
+
+SIGNAL_SCHEMA: dict[str, pl.DataType] = {
+    "file_number": pl.Int64,
+    "lead": pl.String,
+    "sampling_rate_hz": pl.Int32,
+    "n_samples": pl.Int32,
+    "signal_mv": pl.List(pl.Float32),
+    "calibration_source": pl.String,
+    "qc_passed": pl.Boolean,
+    "qc_reasons": pl.List(pl.String),
+    "source_sha256": pl.String,
+    "processing_version": pl.String,
+}
+
+INDEX_DESCRIPTIONS = {
+    "file_number": "Patient file number parsed from the file name.",
+    "lead": "Lead (I, II, III, aVR, aVL, aVF, V1-V6).",
+    "source_path": "Image path relative to ECG_Images/.",
+    "source_sha256": "sha256 of the source file bytes.",
+    "px_per_mm_x": "Horizontal calibration (pixels per mm), from the grid or the declared default.",
+    "px_per_mm_y": "Vertical calibration (pixels per mm).",
+    "calibration_source": "'grid' when estimated from the ECG grid, 'default' for grid-free images.",
+    "processed_path": "Processed image, relative to the artifacts root (content-addressed).",
+    "qc_passed": "Quality-control verdict.",
+    "qc_reasons": "Why QC did not pass (empty when it passed).",
+    "reject_reason": "Why the file was not processed at all (null when processed).",
+    "processing_version": "Version of the processing code that produced this row.",
+}
+
+
+class ArtifactLayout:
+    def __init__(self, artifacts_root: Path):
+        self.root = artifacts_root
+        self.base = artifacts_root / "ecg_images"
+        self.index_path = self.base / "index.parquet"
+        self.signals_dir = self.base / "signals"
+        self.processed_dir = self.base / "processed"
+
+    def processed_relative(self, sha: str) -> str:
+        return f"ecg_images/processed/{sha[:2]}/{sha}.png"
+
+    def signal_path(self, file_number: int) -> Path:
+        return self.signals_dir / f"patient_{file_number}.parquet"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def _with_descriptions(table: pa.Table, descriptions: dict[str, str]) -> pa.Table:
+    fields = [
+        field.with_metadata({b"description": descriptions[field.name].encode()}) if field.name in descriptions else field
+        for field in table.schema
+    ]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+
+
+def atomic_write_parquet(path: Path, frame: pl.DataFrame, descriptions: dict[str, str] | None = None) -> None:
+    """Write to a temporary file beside the target, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    table = frame.to_arrow()
+    if descriptions:
+        table = _with_descriptions(table, descriptions)
+    pq.write_table(table, temporary, compression="zstd")
+    os.replace(temporary, path)
+
+
+def empty_index() -> pl.DataFrame:
+    return pl.DataFrame(schema=INDEX_SCHEMA)
+
+
+def read_index(layout: ArtifactLayout) -> pl.DataFrame:
+    if not layout.index_path.exists():
+        return empty_index()
+    frame = pl.read_parquet(layout.index_path)
+    return frame.select([pl.col(c).cast(t) if c in frame.columns else pl.lit(None, dtype=t).alias(c) for c, t in INDEX_SCHEMA.items()])
+
+
+def read_patient_signals(layout: ArtifactLayout, file_number: int) -> pl.DataFrame:
+    path = layout.signal_path(file_number)
+    if not path.exists():
+        return pl.DataFrame(schema=SIGNAL_SCHEMA)
+    return pl.read_parquet(path)

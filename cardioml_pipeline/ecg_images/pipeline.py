@@ -1,0 +1,158 @@
+"""One lead image in, one processed lead out: `process_lead_image`.
+
+image (gray/BGR/BGRA, uint8/uint16, grid or not)
+  -> preprocess.prepare_image: normalize, flatten light, grid calibration + deskew, grid removal,
+     hysteresis binarization
+  -> digitize: trace span, one position per column, mV at 500 Hz
+  -> qc: metrics and verdict
+
+Calibration: from the grid when one is found (``calibration_source="grid"``), else the caller's
+``default_px_per_mm`` or the declared `DEFAULT_PX_PER_MM` (``"default"``): grid-free images such as
+the published, already processed CARDIO-ML images carry no scale of their own. Paper speed 25 mm/s
+and gain 10 mm/mV are assumed throughout (`digitize.PAPER_SPEED_MM_S`, `digitize.GAIN_MM_MV`).
+
+The processed image is the trace's ink (black, 0) on white (255), deskewed and cropped to the trace's
+bounding box plus a 2-pixel margin: binarized, grid-free and contrast-normalized by construction,
+covering every beat the input holds (nothing is cut inside the trace's span).
+
+Failures never raise for a real image: a blank page, a page without a trace or a tiny image gives
+``qc_passed=False`` with the reason, an empty signal and NaN metrics where undefined. Only arrays
+that are not images (not ndarray, 0-size, wrong ndim or channel count) raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cardioml_pipeline.ecg_images import qc as Q
+from cardioml_pipeline.ecg_images.digitize import OUTPUT_FS, column_positions, to_millivolts, trace_columns
+from cardioml_pipeline.ecg_images.preprocess import prepare_image
+from cardioml_pipeline.ecg_images.render import MM_PER_INCH, PROCESSED_DPI
+
+PROCESSING_VERSION = "1.0.0"
+DEFAULT_PX_PER_MM = PROCESSED_DPI / MM_PER_INCH  # 200 dpi: what the demo renders grid-free images at
+CROP_MARGIN_PX = 2
+
+_METRIC_KEYS = (
+    "trace_coverage", "trace_span", "grid_residue", "off_trace_ink", "noise", "beats_found",
+    "heart_rate_bpm", "clipping", "skew_deg", "px_per_mm_x", "px_per_mm_y", "thickness_px",
+    "duration_s", "grid_strength", "image_noise",
+)
+
+
+@dataclass
+class ProcessedLead:
+    processed_image: np.ndarray
+    px_per_mm_x: float | None
+    px_per_mm_y: float | None
+    calibration_source: str
+    signal_mv: np.ndarray
+    sampling_rate_hz: int
+    qc_metrics: dict[str, float]
+    qc_passed: bool
+    qc_reasons: list[str] = field(default_factory=list)
+
+
+def _empty_metrics() -> dict[str, float]:
+    m = {k: float("nan") for k in _METRIC_KEYS}
+    m.update(trace_coverage=0.0, trace_span=0.0, grid_residue=0.0, off_trace_ink=0.0, beats_found=0.0, clipping=0.0, skew_deg=0.0)
+    return m
+
+
+def _failed(image: np.ndarray, reason: str, ppm: float | None, source: str, metrics: dict[str, float] | None = None) -> ProcessedLead:
+    m = metrics or _empty_metrics()
+    return ProcessedLead(
+        processed_image=np.full(image.shape[:2], 255, np.uint8),
+        px_per_mm_x=ppm,
+        px_per_mm_y=ppm,
+        calibration_source=source,
+        signal_mv=np.zeros(0, np.float32),
+        sampling_rate_hz=OUTPUT_FS,
+        qc_metrics=m,
+        qc_passed=False,
+        qc_reasons=[reason],
+    )
+
+
+def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None) -> ProcessedLead:
+    """Process one lead image (see module docstring). Raises ValueError only for non-images."""
+    if default_px_per_mm is not None and not (default_px_per_mm > 0):
+        raise ValueError("default_px_per_mm must be positive")
+    prep = prepare_image(image, default_px_per_mm)
+    default_ppm = float(default_px_per_mm) if default_px_per_mm else DEFAULT_PX_PER_MM
+    if prep.too_small:
+        return _failed(prep.bgr, f"image too small ({prep.bgr.shape[0]}x{prep.bgr.shape[1]} px)", default_ppm, "default")
+    if prep.blank:
+        return _failed(prep.bgr, "blank image", default_ppm, "default")
+
+    g = prep.grid
+    if g.found:
+        ppx, ppy, source = float(g.px_per_mm_x), float(g.px_per_mm_y), "grid"
+    else:
+        ppx = ppy = default_ppm
+        source = "default"
+    metrics = _empty_metrics()
+    metrics.update(skew_deg=float(g.skew_deg), px_per_mm_x=ppx, px_per_mm_y=ppy, grid_strength=float(g.strength))
+
+    ink = prep.ink
+    found = trace_columns(ink, ppx) if ink.any() else None
+    if found is None:
+        res = _failed(prep.bgr, "no trace found", ppx, source, metrics)
+        res.px_per_mm_y = ppy
+        if ink.any():
+            _, off = Q.off_trace_fractions(ink, _no_trace(ink), None, None)
+            metrics["off_trace_ink"] = off
+        return res
+    x0, x1, mask = found
+    trace = column_positions(mask, x0, x1, level_window=0.3 * 25.0 * ppx)
+    sig = to_millivolts(trace, ppx, ppy)
+
+    h, w = ink.shape
+    found_cols = trace.found
+    tops, bottoms = trace.top[found_cols], trace.bottom[found_cols]
+    residue, off = Q.off_trace_fractions(
+        ink, trace, (g.phase_x, g.phase_y) if g.found else None, (ppx, ppy) if g.found else None
+    )
+    beats = Q.detect_beats(sig, OUTPUT_FS)
+    metrics.update(
+        trace_coverage=float(found_cols.mean()),
+        trace_span=float((x1 - x0 + 1) / w),
+        grid_residue=residue,
+        off_trace_ink=off,
+        noise=Q.signal_noise(sig.astype(np.float64)),
+        beats_found=float(beats.size),
+        heart_rate_bpm=Q.heart_rate(beats, OUTPUT_FS),
+        clipping=float(np.mean((tops <= 0) | (bottoms >= h - 1))) if tops.size else 0.0,
+        thickness_px=float(trace.thickness),
+        duration_s=float(sig.size / OUTPUT_FS),
+        image_noise=float(prep.background_noise / prep.ink_darkness) if prep.ink_darkness > 0 else float("nan"),
+    )
+
+    # processed image: the trace's ink, cropped to its bounding box
+    m = CROP_MARGIN_PX
+    r0 = max(0, int(tops.min()) - m) if tops.size else 0
+    r1 = min(h, int(bottoms.max()) + m + 1) if bottoms.size else h
+    c0, c1 = max(0, x0 - m), min(w, x1 + m + 1)
+    crop = mask[r0:r1, c0:c1]
+    processed = np.where(crop > 0, 0, 255).astype(np.uint8)
+
+    reasons = Q.verdict(metrics)
+    return ProcessedLead(
+        processed_image=np.ascontiguousarray(processed),
+        px_per_mm_x=ppx,
+        px_per_mm_y=ppy,
+        calibration_source=source,
+        signal_mv=sig,
+        sampling_rate_hz=OUTPUT_FS,
+        qc_metrics=metrics,
+        qc_passed=not reasons,
+        qc_reasons=reasons,
+    )
+
+
+def _no_trace(ink: np.ndarray):
+    from cardioml_pipeline.ecg_images.digitize import Trace
+
+    return Trace(0, -1, np.zeros(0), np.zeros(0, bool), np.zeros(0, int), np.zeros(0, int), 1.0, ink)

@@ -1,0 +1,450 @@
+"""OpenCV preprocessing of one lead image: normalization, grid calibration, deskew, grid removal, binarization.
+
+Steps (`prepare_image`):
+
+1. **Normalize the array** (`to_bgr_uint8`): gray / BGR / BGRA, uint8 / uint16 / float / bool, as
+   ``cv2.imread(..., IMREAD_UNCHANGED)`` returns them. 16-bit is scaled to 8-bit, alpha is composited on
+   white, a light-on-dark image is inverted. Anything that is not an image (not an array, 0-size,
+   ndim not 2/3, channel count not 1/3/4, non-numeric dtype) raises ``ValueError``.
+2. **Flatten the illumination.** The paper level is a grey dilation (a max filter wider than the
+   trace and the grid lines) followed by a box blur; every pixel becomes its relative darkness
+   ``1 - I / paper`` (0 = paper, 1 = black), which cancels uneven light and normalizes contrast. Two
+   darkness maps: of the luma (grid lines of every colour show) and of the per-pixel channel maximum
+   (a red or pink grid almost vanishes there, a dark trace does not; for grey images they coincide).
+3. **Grid calibration by periodicity** (`estimate_grid`), on the luma darkness with certain-trace
+   pixels (darker than any grid line) blanked. Column profile = mean over all rows (a rotation only
+   widens the lines), band-passed (Gaussian 0.8 px minus Gaussian 12 px). Its basic period comes from
+   a spectral comb: for each candidate period T, the mean over harmonics k/T of (power at k/T minus
+   power half-way to the next harmonic); unlike a harmonic sum this favours neither multiples nor
+   halves of the true period; a 0.01 % grid around the best pins it down (precision ~0.05 %, i.e. a
+   few ms over 10 s). Whether that period is the 1 mm or the 5 mm pitch is a resolution prior
+   (<= 12.5 px is 1 mm: as 5 mm it would mean < 64 dpi), overridden only when folding the profile at
+   5 periods shows one line clearly darker (major lines) on a long enough strip. A grid is present
+   when the comb's strength (its score against the spectrum's mean) is >= 0.15.
+4. **Deskew** (`_skew_from_bands`). Band-wise column profiles (median over 32-row bands: within a band
+   a line moves < 2 px, and the median ignores the trace and the horizontal lines) are shifted
+   against each other by band_centre * tan(angle) in the Fourier domain; the angle (+/-3 degrees,
+   0.2 -> 0.05 -> 0.01 degree search, parabolic finish) that makes their sum sharpest is the skew,
+   undone on both darkness maps with ``cv2.warpAffine``. The pitch is then re-measured on the
+   deskewed map (`_finish_grid`), and the vertical pitch too (used when within 12 % of the
+   horizontal one, otherwise the horizontal pitch is used for both).
+5. **Grid removal and binarization** (`binarize`, channel-max darkness). Vertical lines are subtracted
+   (per column, the 20 % quantile over rows) and their darkness sets a floor under both thresholds so
+   horizontal lines stay below them. A 3x3 median denoises; hysteresis: Otsu's threshold (clamped)
+   as the strong level, 60 % of it (or the grid floor) as the weak one, weak pixels kept only in
+   components holding strong ones (faint steep QRS strokes survive, isolated noise does not); specks
+   under ~0.1 mm^2 are dropped.
+
+The result (`Prepared`) carries the binary ink mask, the calibration and the diagnostics used by QC.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+MIN_SIZE = (8, 16)  # smallest (height, width) that is processed at all
+MIN_PX_PER_MM, MAX_PX_PER_MM = 1.5, 24.0
+
+
+@dataclass
+class GridEstimate:
+    found: bool
+    px_per_mm_x: float | None = None
+    px_per_mm_y: float | None = None
+    strength: float = 0.0  # normalized autocorrelation at the major pitch (0..1)
+    skew_deg: float = 0.0
+    phase_x: float = 0.0  # position of a major vertical line (px), after deskew
+    phase_y: float = 0.0
+
+
+@dataclass
+class Prepared:
+    bgr: np.ndarray  # normalized input, uint8 BGR
+    ink: np.ndarray  # uint8 0/1 mask of trace ink (deskewed, grid removed)
+    grid: GridEstimate
+    blank: bool = False
+    too_small: bool = False
+    ink_darkness: float = 0.0  # median relative darkness of ink pixels
+    background_noise: float = 0.0  # robust std of the darkness of the paper (same units)
+    notes: list[str] = field(default_factory=list)
+
+
+def to_bgr_uint8(image: np.ndarray) -> np.ndarray:
+    """Any supported image array -> contiguous uint8 BGR. ValueError for arrays that are not images."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.size == 0:
+        raise ValueError("image is empty (0-size array)")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3):
+        raise ValueError(f"image must have 2 or 3 dimensions, got shape {image.shape}")
+    if image.ndim == 3 and image.shape[2] not in (3, 4):
+        raise ValueError(f"image must have 1, 3 or 4 channels, got shape {image.shape}")
+    img = image
+    if img.dtype == np.bool_:
+        img = img.astype(np.uint8) * 255
+    elif img.dtype == np.uint16:
+        img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif np.issubdtype(img.dtype, np.floating):
+        f = np.nan_to_num(img.astype(np.float32), nan=1.0 if np.nanmax(img) <= 1.0 else 255.0)
+        if f.max(initial=0.0) <= 1.0:
+            f = f * 255.0
+        img = np.clip(f + 0.5, 0, 255).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        if not np.issubdtype(img.dtype, np.integer):
+            raise ValueError(f"unsupported image dtype {img.dtype}")
+        info = np.iinfo(img.dtype)
+        hi = 255 if img.max() <= 255 else (65535 if img.max() <= 65535 else info.max)
+        img = np.clip(img.astype(np.float64) * (255.0 / hi), 0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    elif img.shape[2] == 4:
+        alpha = img[..., 3:4].astype(np.float32) / 255.0
+        img = (img[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(img)
+
+
+def _darkness(channel: np.ndarray, k: int) -> np.ndarray:
+    """Relative darkness 1 - I/paper in [0, 1] (float32), paper level from a dilation + box blur."""
+    bg = cv2.dilate(channel, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    bg = cv2.blur(bg, (k, k)).astype(np.float32)
+    d = 1.0 - channel.astype(np.float32) / np.maximum(bg, 1.0)
+    np.clip(d, 0.0, 1.0, out=d)
+    return d
+
+
+def _highpass(profiles: np.ndarray, sigma: float = 12.0) -> np.ndarray:
+    """Band-pass along each profile (Gaussian 0.8 px minus Gaussian `sigma` px): thin grid lines become
+    smooth 2-3 px bumps (non-integer pitches still correlate at integer lags), illumination trends go."""
+    p = np.asarray(profiles, dtype=np.float32)
+    fine = cv2.GaussianBlur(p, (0, 0), sigmaX=0.8, sigmaY=1e-3, borderType=cv2.BORDER_REFLECT)
+    smooth = cv2.GaussianBlur(p, (0, 0), sigmaX=sigma, sigmaY=1e-3, borderType=cv2.BORDER_REFLECT)
+    return fine - smooth
+
+
+def _autocorr(hp: np.ndarray) -> np.ndarray:
+    """Mean unbiased autocorrelation of the (band-passed) rows of `hp`, normalized to 1 at lag 0."""
+    n = hp.shape[1]
+    nfft = 1 << int(math.ceil(math.log2(2 * n)))
+    spec = np.fft.rfft(hp - hp.mean(axis=1, keepdims=True), nfft, axis=1)
+    ac = np.fft.irfft((spec * spec.conj()).real.mean(axis=0), nfft)[:n]
+    ac = ac / (n - np.arange(n))
+    if ac[0] <= 1e-12:
+        return np.zeros(n)
+    return ac / ac[0]
+
+
+def _parabolic_peak(ac: np.ndarray, guess: float, half_window: int) -> float | None:
+    lo = max(1, int(round(guess)) - half_window)
+    hi = min(len(ac) - 2, int(round(guess)) + half_window)
+    if hi < lo:
+        return None
+    i = lo + int(np.argmax(ac[lo : hi + 1]))
+    a, b, c = ac[i - 1], ac[i], ac[i + 1]
+    den = a - 2 * b + c
+    off = 0.5 * (a - c) / den if den < 0 else 0.0
+    return i + float(np.clip(off, -0.5, 0.5))
+
+
+def _refine(ac: np.ndarray, lag: float, n_valid: int) -> float:
+    """Sub-pixel period: follow the autocorrelation peaks at 2, 4, 8, ... times the period, re-centring
+    each time, as long as they still correlate (precision grows with the multiple)."""
+    base = ac[int(round(lag))]
+    est = lag
+    k = 2
+    while k * est < 0.5 * n_valid:
+        win = max(1, min(int(0.25 * est), 3))
+        far = _parabolic_peak(ac, k * est, win)
+        if far is None or ac[int(round(far))] < 0.4 * base:
+            break
+        est = far / k
+        k *= 2
+    return est
+
+
+def _power_spectrum(hp: np.ndarray) -> tuple[np.ndarray, float]:
+    """Mean power spectrum of the rows of `hp` (zero-padded), and its frequency step (cycles/px)."""
+    n = hp.shape[1]
+    nfft = max(4096, 1 << int(math.ceil(math.log2(4 * n))))
+    win = np.hanning(n).astype(np.float32)
+    spec = np.fft.rfft((hp - hp.mean(axis=1, keepdims=True)) * win, nfft, axis=1)
+    return (np.abs(spec) ** 2).mean(axis=0), 1.0 / nfft
+
+
+def _comb_score(power: np.ndarray, df: float, periods: np.ndarray, fmax: float = 0.45) -> np.ndarray:
+    """Mean, over harmonics k/T below fmax, of power at the harmonic minus power half-way between.
+
+    Unlike a plain harmonic sum this does not favour multiples of the true period (their extra teeth
+    fall on empty frequencies and lower the mean) nor halves of it (their negative teeth fall on the
+    odd harmonics)."""
+    kmax = int(fmax * periods.max()) + 1
+    k = np.arange(1, kmax + 1)[None, :]
+    f = k / periods[:, None]
+    valid = f <= fmax
+    idx_on = np.clip(f / df, 0, power.size - 1)
+    idx_off = np.clip((k + 0.5) / periods[:, None] / df, 0, power.size - 1)
+    grid = np.arange(power.size)
+    on = np.interp(idx_on.ravel(), grid, power).reshape(f.shape)
+    off = np.interp(idx_off.ravel(), grid, power).reshape(f.shape)
+    diff = np.where(valid, on - off, 0.0)
+    return diff.sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
+
+
+def _basic_period(hp: np.ndarray, lo: float = 2.5, hi: float = 125.0) -> tuple[float | None, float]:
+    """The line train's basic period (px) by a spectral comb, and a 0..1 periodicity strength."""
+    n = hp.shape[1]
+    hi = min(hi, n / 3)
+    if hi <= lo * 1.5:
+        return None, 0.0
+    power, df = _power_spectrum(hp)
+    total = float(power[int(0.01 / df) :].mean()) + 1e-12
+    periods = np.exp(np.arange(math.log(lo), math.log(hi), 0.002))
+    score = _comb_score(power, df, periods)
+    i = int(np.argmax(score))
+    if score[i] <= 0:
+        return None, 0.0
+    # refine: the same comb on a 0.01 % grid around the best period (its high harmonics pin it down)
+    fine = periods[i] * np.exp(np.arange(-0.003, 0.003 + 1e-12, 0.0001))
+    tau = float(fine[int(np.argmax(_comb_score(power, df, fine)))])
+    strength = float(score[i] / (score[i] + total))
+    return tau, strength
+
+
+def _fold(hp_mean: np.ndarray, period: float) -> np.ndarray:
+    """Average of a profile folded at `period` (bins of 1 px)."""
+    nb = max(1, int(round(period)))
+    x = np.arange(hp_mean.size)
+    b = np.floor((x % period) / period * nb).astype(int)
+    sums = np.bincount(b, weights=hp_mean, minlength=nb)
+    cnt = np.bincount(b, minlength=nb)
+    return sums / np.maximum(cnt, 1)
+
+
+def _major_of(hp_mean: np.ndarray, tau: float) -> tuple[float, float]:
+    """Is the basic period `tau` the 1 mm (minor) or the 5 mm (major) pitch? Returns (major pitch, ratio).
+
+    Resolution prior first: a period of at most 12.5 px is the minor pitch (as a major pitch it would
+    mean < 64 dpi, too coarse for a scanned ECG), a longer one the major pitch (as a minor pitch it
+    would mean > 317 dpi, with the 1 mm lines invisible...) unless folding the profile at 5 * tau
+    shows one bump clearly darker than the other four (major lines), over at least 12 repeats."""
+    if tau <= 12.5:
+        return 5 * tau, 1.0
+    ratio = 1.0
+    if tau <= MAX_PX_PER_MM and 5 * tau * 12 <= hp_mean.size:
+        t = _fold(hp_mean, 5 * tau)
+        t = t - np.median(t)
+        nb = t.size
+        top = int(np.argmax(t))
+        heights = [t[int(round(top + k * nb / 5)) % nb] for k in range(5)]
+        others = float(np.median(heights[1:]))
+        ratio = float(heights[0] / others) if others > 1e-9 else 0.0
+        if ratio >= 2.0:
+            return 5 * tau, ratio
+    return tau, ratio
+
+
+def _band_profiles(d: np.ndarray, band: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column profiles (median over rows) of horizontal bands, and the bands' centre rows. Within a
+    band a rotation of up to 3 degrees moves a vertical line by < 2 px, and the median ignores the
+    horizontal lines and the trace (both cover few rows of any column)."""
+    h = d.shape[0]
+    nb = max(1, h // band)
+    edges = np.linspace(0, h, nb + 1).astype(int)
+    step = 2 if band >= 16 else 1  # every other row is plenty for a median, and twice as fast
+    dt = np.ascontiguousarray(d[::step].T)
+    sub = edges // step
+    profs = np.stack([np.median(dt[:, a:b], axis=1) for a, b in zip(sub[:-1], sub[1:])])
+    return _clip_profiles(profs), (edges[:-1] + edges[1:]) / 2.0
+
+
+def _clip_profiles(profs: np.ndarray) -> np.ndarray:
+    """Clip each profile at its 95th percentile: a column crossed by a steep, not-quite-black QRS
+    stroke looks like a very dark grid line; clipped, it weighs no more than a major line."""
+    cap = np.percentile(profs, 95, axis=-1, keepdims=True)
+    return np.minimum(profs, cap)
+
+
+def _skew_from_bands(hp: np.ndarray, centres: np.ndarray, major: float, max_deg: float = 3.0) -> float:
+    """Rotation (degrees, OpenCV sign convention) that best aligns the vertical grid lines of all bands.
+
+    For each candidate angle, each band's profile is shifted by centre * tan(angle) (a phase ramp in
+    the Fourier domain) and the bands are summed; the power of the sum (all harmonics above half the
+    major-line frequency) peaks when the lines line up. Search in 0.1 degree steps, then 0.02 around
+    the best, then a parabola through the three best points."""
+    n = hp.shape[1]
+    nfft = 1 << int(math.ceil(math.log2(n)))
+    spec = np.fft.rfft(hp - hp.mean(axis=1, keepdims=True), nfft, axis=1)
+    f = np.fft.rfftfreq(nfft)
+    keep = (f >= 0.5 / major) & (f <= 0.45)
+    spec, f = spec[:, keep], f[keep]
+    c = (centres - centres.mean())[:, None]
+
+    def power(angles: np.ndarray) -> np.ndarray:
+        t = np.tan(np.radians(angles))
+        ramp = np.exp(-2j * np.pi * (t[:, None, None] * c[None, :, :]) * f[None, None, :])
+        return np.sum(np.abs(np.einsum("abf,bf->af", ramp, spec)) ** 2, axis=1)
+
+    coarse = np.arange(-max_deg, max_deg + 1e-9, 0.2)
+    best = float(coarse[int(np.argmax(power(coarse)))])
+    mid = best + np.arange(-0.2, 0.2 + 1e-9, 0.05)
+    best = float(mid[int(np.argmax(power(mid)))])
+    fine = best + np.arange(-0.05, 0.05 + 1e-9, 0.01)
+    pf = power(fine)
+    i = int(np.argmax(pf))
+    ang = float(fine[i])
+    if 0 < i < len(fine) - 1:
+        a, b, cc = pf[i - 1], pf[i], pf[i + 1]
+        den = a - 2 * b + cc
+        if den < 0:
+            ang += 0.01 * float(np.clip(0.5 * (a - cc) / den, -0.5, 0.5))
+    return -ang
+
+
+def _grid_view(d_luma: np.ndarray) -> np.ndarray:
+    """Darkness map for grid analysis: certain trace pixels (darker than any grid line) become paper,
+    the rest is capped, so the trace weighs as little as possible in the line profiles."""
+    g = np.where(d_luma > 0.6, 0.0, d_luma)
+    return np.minimum(g, 0.45).astype(np.float32)
+
+
+def estimate_grid(d_luma: np.ndarray) -> GridEstimate:
+    """Grid pitch (px/mm), presence and skew from a darkness map (see module docstring)."""
+    h, w = d_luma.shape
+    if w < 40 or h < 20:
+        return GridEstimate(False)
+    g = _grid_view(d_luma)
+    # pitch from the whole-height column profile: a median over all rows ignores the trace (it covers
+    # a minority of the rows in any column); a small rotation only widens the lines
+    colp = _highpass(_clip_profiles(g.mean(axis=0))[None, :])
+    tau, strength = _basic_period(colp)
+    if tau is None or strength < 0.15:
+        return GridEstimate(False, strength=max(strength, 0.0))
+    mx, _ = _major_of(colp[0], tau)
+    if not (5 * MIN_PX_PER_MM <= mx <= 5 * MAX_PX_PER_MM):
+        return GridEstimate(False, strength=strength)
+
+    # skew: shear the band profiles against each other and keep the angle that makes their sum sharpest
+    skew = 0.0
+    profs, centres = _band_profiles(g, int(np.clip(h // 4, 8, 32)))
+    if len(centres) >= 3:
+        skew = _skew_from_bands(_highpass(profs), centres, mx)
+    return GridEstimate(True, px_per_mm_x=mx / 5.0, px_per_mm_y=None, strength=strength, skew_deg=skew)
+
+
+def _finish_grid(grid: GridEstimate, d_luma: np.ndarray) -> GridEstimate:
+    """Refined horizontal pitch, vertical pitch and major-line phases on the deskewed darkness map."""
+    h, w = d_luma.shape
+    d_luma = _grid_view(d_luma)
+    colp = _highpass(_clip_profiles(d_luma.mean(axis=0))[None, :])[0]
+    rowp = _highpass(_clip_profiles(d_luma.mean(axis=1))[None, :])[0]
+    # re-measure the horizontal pitch on the deskewed profile: fine comb around the major pitch
+    power, df = _power_spectrum(colp[None, :])
+    m5 = 5 * grid.px_per_mm_x
+    fine = m5 * np.exp(np.arange(-0.01, 0.01 + 1e-12, 0.0001))
+    grid.px_per_mm_x = float(fine[int(np.argmax(_comb_score(power, df, fine)))]) / 5.0
+    my = None
+    if h >= 40:
+        tau, st = _basic_period(rowp[None, :], lo=2.5, hi=min(125.0, h / 2))
+        if tau is not None and st > 0.1:
+            for mult in (1.0, 5.0, 0.2):
+                cand = tau * mult
+                if abs(cand / (5 * grid.px_per_mm_x) - 1) < 0.12:
+                    my = cand / 5.0
+                    break
+    grid.px_per_mm_y = my if my is not None else grid.px_per_mm_x
+    m5x = 5 * grid.px_per_mm_x
+    tx = _fold(colp, m5x)
+    grid.phase_x = float(np.argmax(tx) * m5x / tx.size)
+    m5y = 5 * grid.px_per_mm_y
+    if h >= m5y:
+        ty = _fold(rowp, m5y)
+        grid.phase_y = float(np.argmax(ty) * m5y / ty.size)
+    return grid
+
+
+def _rotate(d: np.ndarray, angle_deg: float) -> np.ndarray:
+    h, w = d.shape
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle_deg, 1.0)
+    return cv2.warpAffine(d, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+
+def binarize(d_ink: np.ndarray, remove_grid: bool, px_per_mm: float | None) -> tuple[np.ndarray, float]:
+    """Ink mask (uint8 0/1) from a darkness map, and the median darkness of the ink.
+
+    With a grid, the vertical lines are subtracted (per column, the 20 % quantile over rows: robust
+    to the trace, which covers a minority of the rows of any column) and their darkness (99th percentile of that profile)
+    sets a floor under both thresholds, so the horizontal lines (same darkness, not subtracted: a row
+    median would also erase a flat stretch of trace) stay below them."""
+    d = d_ink
+    grid_level = 0.0
+    if remove_grid:
+        # a low quantile, not the median: a tall QRS can fill most of a column of a short strip
+        colm = np.quantile(np.ascontiguousarray(d[:: 2 if d.shape[0] >= 64 else 1].T), 0.2, axis=1).astype(np.float32)
+        grid_level = float(np.percentile(colm, 99))
+        d = d - colm[None, :]
+        np.clip(d, 0.0, 1.0, out=d)
+    u8 = (d * 255.0 + 0.5).astype(np.uint8)
+    u8 = cv2.medianBlur(u8, 3)
+    if int(u8.max()) < 25:
+        return np.zeros(u8.shape, np.uint8), 0.0
+    otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    lo = max(0.15, min(grid_level + 0.12, 0.5))
+    strong = float(np.clip(otsu / 255.0, lo, max(lo, 0.55))) * 255.0
+    weak = max(0.6 * strong, (grid_level + 0.06) * 255.0)
+    weak_mask = (u8 >= weak).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(weak_mask, connectivity=8)
+    if n <= 1:
+        return np.zeros(u8.shape, np.uint8), 0.0
+    strong_labels = np.unique(labels[u8 >= strong])
+    keep = np.zeros(n, bool)
+    keep[strong_labels] = True
+    keep[0] = False
+    ppm = px_per_mm or 4.0
+    min_area = max(3, int(round(0.1 * ppm * ppm)))
+    keep &= stats[:, cv2.CC_STAT_AREA] >= min_area
+    mask = keep[labels].astype(np.uint8)
+    dark = float(np.median(d[mask > 0])) if mask.any() else 0.0
+    return mask, dark
+
+
+def background_noise(d: np.ndarray, ink: np.ndarray) -> float:
+    """Standard deviation of the darkness of non-ink pixels (every 3rd row and column): paper noise,
+    plus the grid's own contribution (small). Not a MAD: darkness is clipped at 0, and with heavy
+    noise over half of the paper pixels sit at exactly 0."""
+    sub, m = d[::3, ::3], ink[::3, ::3] == 0
+    v = sub[m]
+    if v.size < 10:
+        return float("nan")
+    return float(np.std(v))
+
+
+def prepare_image(image: np.ndarray, default_px_per_mm: float | None = None) -> Prepared:
+    bgr = to_bgr_uint8(image)
+    h, w = bgr.shape[:2]
+    if h < MIN_SIZE[0] or w < MIN_SIZE[1]:
+        return Prepared(bgr, np.zeros((h, w), np.uint8), GridEstimate(False), too_small=True)
+    luma = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    if float(np.median(luma)) < 100:  # white (or light) trace on a dark background: invert
+        bgr = 255 - bgr
+        luma = 255 - luma
+    vmax = bgr.max(axis=2)
+    if int(luma.max()) - int(luma.min()) < 12:
+        return Prepared(bgr, np.zeros((h, w), np.uint8), GridEstimate(False), blank=True)
+
+    k = 15 if min(h, w) >= 60 else 7
+    d_luma = _darkness(luma, k)
+    d_ink = _darkness(vmax, k)
+    grid = estimate_grid(d_luma)
+    if grid.found and abs(grid.skew_deg) > 0.05:
+        d_luma = _rotate(d_luma, -grid.skew_deg)
+        d_ink = _rotate(d_ink, -grid.skew_deg)
+    if grid.found:
+        grid = _finish_grid(grid, d_luma)
+    ppm = grid.px_per_mm_x if grid.found else default_px_per_mm
+    ink, dark = binarize(d_ink, grid.found, ppm)
+    return Prepared(bgr, ink, grid, ink_darkness=dark, background_noise=background_noise(d_ink, ink))

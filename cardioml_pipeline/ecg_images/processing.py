@@ -1,0 +1,283 @@
+"""Run the image stage over a dataset: incremental, parallel, streaming.
+
+Only new or changed images (by content hash and processing version) are processed; the rest keep
+their index rows. Work is spread over a process pool with a bounded number of images in flight,
+and each patient's signals are written as soon as that patient's images are done, so memory does
+not grow with the number of images.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import polars as pl
+
+from cardioml_pipeline.parallel import bounded_map, bounded_map_dask
+from cardioml_pipeline.ecg_images.discovery import ImageFile, decode_image, list_image_files, sha256_bytes
+from cardioml_pipeline.ecg_images.index import (
+    INDEX_DESCRIPTIONS,
+    INDEX_SCHEMA,
+    QC_METRICS,
+    SIGNAL_SCHEMA,
+    ArtifactLayout,
+    atomic_write_bytes,
+    atomic_write_parquet,
+    read_index,
+    read_patient_signals,
+)
+
+UNKNOWN_PATIENT = "patient {} is not in the clinical tables (staging.patients)"
+# QC findings that mean there is nothing to digitize: the file is rejected, not just flagged.
+FATAL_QC_REASONS = ("blank image", "no trace found")
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    images_dir: str
+    artifacts_root: str
+    item: ImageFile
+    default_px_per_mm: float | None
+
+
+@dataclass
+class StageSummary:
+    images_found: int = 0
+    processed: int = 0
+    reused: int = 0
+    rejected: int = 0
+    qc_failed: int = 0
+    patients_written: int = 0
+    workers: int = 1
+    seconds: float = 0.0
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+
+
+def processing_version() -> str:
+    from cardioml_pipeline.ecg_images.pipeline import PROCESSING_VERSION
+
+    return PROCESSING_VERSION
+
+
+def _base_row(item: ImageFile) -> dict:
+    row = {name: None for name in INDEX_SCHEMA}
+    row.update(
+        {
+            "file_number": item.file_number,
+            "lead": item.lead,
+            "source_path": item.relative_path,
+            "source_size_bytes": item.size_bytes,
+            "source_mtime_ns": item.mtime_ns,
+            "qc_reasons": [],
+            "processing_version": processing_version(),
+            "processed_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        }
+    )
+    return row
+
+
+def reject_row(item: ImageFile, reason: str, sha: str | None = None) -> dict:
+    row = _base_row(item)
+    row.update({"reject_reason": reason, "source_sha256": sha, "qc_passed": False})
+    return row
+
+
+def process_one(task: ImageTask) -> tuple[dict, np.ndarray | None]:
+    """Decode, preprocess, digitize and QC one image; write its processed PNG. Never raises for bad
+    input: problems come back as a reject row."""
+    from cardioml_pipeline.ecg_images.pipeline import process_lead_image
+
+    item = task.item
+    try:
+        data = (Path(task.images_dir) / item.relative_path).read_bytes()
+    except OSError as error:
+        return reject_row(item, f"unreadable file: {error.strerror or error}"), None
+    sha = sha256_bytes(data)
+    image, reason = decode_image(data)
+    if reason is not None:
+        return reject_row(item, reason, sha), None
+    try:
+        result = process_lead_image(image, default_px_per_mm=task.default_px_per_mm)
+    except Exception as error:  # a bug or an image we cannot handle: keep the run going, say why
+        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+        return reject_row(item, f"processing failed: {detail}", sha), None
+    fatal = [r for r in result.qc_reasons if r.startswith(FATAL_QC_REASONS)]
+    if fatal:
+        return reject_row(item, "; ".join(fatal), sha), None
+    ok, encoded = cv2.imencode(".png", result.processed_image)
+    if not ok:
+        return reject_row(item, "could not encode the processed image", sha), None
+    processed_bytes = encoded.tobytes()
+    processed_sha = sha256_bytes(processed_bytes)
+    layout = ArtifactLayout(Path(task.artifacts_root))
+    relative = layout.processed_relative(processed_sha)
+    target = layout.root / relative
+    if not target.exists():
+        atomic_write_bytes(target, processed_bytes)
+    row = _base_row(item)
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    row.update(
+        {
+            "source_sha256": sha,
+            "width_px": image.shape[1],
+            "height_px": image.shape[0],
+            "channels": channels,
+            "bit_depth": 16 if image.dtype == np.uint16 else 8,
+            "px_per_mm_x": result.px_per_mm_x,
+            "px_per_mm_y": result.px_per_mm_y,
+            "calibration_source": result.calibration_source,
+            "processed_path": relative,
+            "processed_sha256": processed_sha,
+            "processed_width_px": result.processed_image.shape[1],
+            "processed_height_px": result.processed_image.shape[0],
+            "qc_passed": bool(result.qc_passed),
+            "qc_reasons": list(result.qc_reasons),
+        }
+    )
+    for metric in QC_METRICS:
+        value = result.qc_metrics.get(metric)
+        row[metric] = None if value is None or not np.isfinite(value) else float(value)
+    signal = np.asarray(result.signal_mv, dtype=np.float32)
+    row["_sampling_rate_hz"] = int(result.sampling_rate_hz)
+    return row, signal
+
+
+def run_image_stage(
+    images_dir: Path,
+    artifacts_root: Path,
+    known_patients: set[int] | None,
+    workers: int | None = None,
+    default_px_per_mm: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    engine: str = "local",
+    dask_scheduler_address: str | None = None,
+) -> tuple[pl.DataFrame, StageSummary]:
+    """Process new or changed images, reuse the rest, write the index and signal files.
+
+    Returns the new index (one row per source file) and a summary of what was done."""
+    import time
+
+    started = time.perf_counter()
+    layout = ArtifactLayout(artifacts_root)
+    version = processing_version()
+    previous = read_index(layout)
+    previous_by_path = {row["source_path"]: row for row in previous.iter_rows(named=True)}
+    files = list_image_files(images_dir)
+    summary = StageSummary(images_found=len(files))
+    workers = workers or max(1, os.cpu_count() or 1)
+    summary.workers = workers
+
+    rows: dict[str, dict] = {}
+    to_process: list[ImageTask] = []
+    for item in files:
+        if item.reject_reason is not None:
+            rows[item.relative_path] = reject_row(item, item.reject_reason)
+            continue
+        if known_patients is not None and item.file_number not in known_patients:
+            rows[item.relative_path] = reject_row(item, UNKNOWN_PATIENT.format(item.file_number))
+            continue
+        old = previous_by_path.get(item.relative_path)
+        if old is not None and _reusable(old, item, version, layout, images_dir):
+            rows[item.relative_path] = old | {"source_mtime_ns": item.mtime_ns}
+            summary.reused += 1
+            continue
+        to_process.append(ImageTask(str(images_dir), str(artifacts_root), item, default_px_per_mm))
+
+    # Patients whose signal file must be rebuilt: any processed image, or a lead that disappeared.
+    current_leads: dict[int, set[str]] = {}
+    for item in files:
+        if item.file_number is not None and item.lead is not None and item.reject_reason is None:
+            current_leads.setdefault(item.file_number, set()).add(item.lead)
+    remaining: dict[int, int] = {}
+    for task in to_process:
+        remaining[task.item.file_number] = remaining.get(task.item.file_number, 0) + 1
+    new_signals: dict[int, list[dict]] = {}
+
+    def flush(file_number: int) -> None:
+        fresh = new_signals.pop(file_number, [])
+        fresh_leads = {r["lead"] for r in fresh}
+        kept = read_patient_signals(layout, file_number).filter(
+            ~pl.col("lead").is_in(list(fresh_leads)) & pl.col("lead").is_in(list(current_leads.get(file_number, set())))
+        )
+        frame = pl.concat([kept, pl.DataFrame(fresh, schema=SIGNAL_SCHEMA)], how="vertical") if fresh else kept
+        path = layout.signal_path(file_number)
+        if frame.height:
+            atomic_write_parquet(path, frame.sort("lead"))
+            summary.patients_written += 1
+        elif path.exists():
+            path.unlink()
+
+    if engine == "dask":
+        results = bounded_map_dask(process_one, to_process, dask_scheduler_address, local_workers=workers)
+    elif engine == "local":
+        results = bounded_map(process_one, to_process, workers)
+    else:
+        raise ValueError(f"unknown image engine {engine!r}: expected 'local' or 'dask'")
+    done_count = 0
+    for task, (row, signal) in results:
+        sampling_rate = row.pop("_sampling_rate_hz", None)
+        rows[task.item.relative_path] = row
+        file_number = task.item.file_number
+        if signal is not None and row["reject_reason"] is None:
+            summary.processed += 1
+            new_signals.setdefault(file_number, []).append(
+                {
+                    "file_number": file_number,
+                    "lead": row["lead"],
+                    "sampling_rate_hz": sampling_rate,
+                    "n_samples": int(signal.size),
+                    "signal_mv": signal.tolist(),
+                    "calibration_source": row["calibration_source"],
+                    "qc_passed": row["qc_passed"],
+                    "qc_reasons": row["qc_reasons"],
+                    "source_sha256": row["source_sha256"],
+                    "processing_version": row["processing_version"],
+                }
+            )
+        remaining[file_number] -= 1
+        if remaining[file_number] == 0:
+            flush(file_number)
+        done_count += 1
+        if progress is not None:
+            progress(done_count, len(to_process))
+
+    # Signal files of patients whose leads were removed (no processing happened for them).
+    for path in sorted(layout.signals_dir.glob("patient_*.parquet")) if layout.signals_dir.exists() else []:
+        file_number = int(path.stem.split("_", 1)[1])
+        if file_number not in remaining:
+            stored = read_patient_signals(layout, file_number)
+            if set(stored["lead"].to_list()) - current_leads.get(file_number, set()):
+                flush(file_number)
+
+    index = pl.DataFrame([rows[item.relative_path] for item in files], schema=INDEX_SCHEMA) if files else pl.DataFrame(schema=INDEX_SCHEMA)
+    atomic_write_parquet(layout.index_path, index, INDEX_DESCRIPTIONS)
+    summary.rejected = index.filter(pl.col("reject_reason").is_not_null()).height
+    summary.qc_failed = index.filter(pl.col("reject_reason").is_null() & ~pl.col("qc_passed")).height
+    if summary.rejected:
+        counts = index.filter(pl.col("reject_reason").is_not_null()).group_by(pl.col("reject_reason").str.split(":").list.first()).len()
+        summary.reject_reasons = dict(counts.iter_rows())
+    summary.seconds = time.perf_counter() - started
+    return index, summary
+
+
+def _reusable(old: dict, item: ImageFile, version: str, layout: ArtifactLayout, images_dir: Path) -> bool:
+    """Same bytes (size and mtime unchanged, or the same sha256) under the same processing version,
+    processed before, and its artifacts still on disk."""
+    if old.get("processing_version") != version or old.get("reject_reason") is not None:
+        return False
+    if old.get("processed_path") is None or not (layout.root / old["processed_path"]).exists():
+        return False
+    if not layout.signal_path(item.file_number).exists():
+        return False
+    if old.get("source_size_bytes") != item.size_bytes:
+        return False
+    if old.get("source_mtime_ns") == item.mtime_ns:
+        return True
+    # touched but maybe not changed: compare content
+    return sha256_bytes((images_dir / item.relative_path).read_bytes()) == old.get("source_sha256")

@@ -1,0 +1,154 @@
+"""Quality metrics and the pass/fail verdict for one processed lead image.
+
+Metrics (all floats, NaN when undefined):
+
+- ``trace_coverage``: fraction of the columns of the trace's span where trace ink was found (the rest
+  is interpolated); low = broken or faint trace.
+- ``trace_span``: the trace's span as a fraction of the image width.
+- ``grid_residue``: ink left on the detected grid lattice after grid removal, away from the trace
+  (farther than 3 trace widths), as a fraction of all ink pixels. 0 when no grid was detected.
+- ``off_trace_ink``: all ink farther than 3 trace widths from the trace, as a fraction of all ink
+  (labels, specks, leftover grid, noise).
+- ``noise``: jitter of the trace in mV: 90th percentile of |signal - its 19-sample running median|
+  / 1.645, insensitive to the QRS.
+- ``beats_found`` and ``heart_rate_bpm``: QRS complexes found on the digitized signal (`detect_beats`)
+  and 60 / median RR (NaN with fewer than two beats).
+- ``image_noise``: robust std of the paper's darkness / median darkness of the ink: how close the
+  X
+  separated reliably from noise blobs).
+- ``clipping``: fraction of trace columns whose ink touches the top or bottom image border.
+- ``skew_deg``: rotation found (and undone) from the grid; 0 without a grid.
+- plus ``px_per_mm_x``, ``px_per_mm_y``, ``thickness_px``, ``duration_s``, ``grid_strength``.
+
+Verdict thresholds are module constants; `verdict` returns the reasons a lead fails (empty = pass).
+The at-least-four-beats rule is the published dataset's own cropping standard.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage, signal as sps
+
+from cardioml_pipeline.ecg_images.digitize import Trace, signal_agreement  # noqa: F401  (re-exported)
+
+MIN_COVERAGE = 0.90
+MIN_SPAN = 0.50
+MAX_GRID_RESIDUE = 0.05
+MAX_OFF_TRACE_INK = 0.35
+MAX_NOISE_MV = 0.05
+MAX_IMAGE_NOISE = 0.2
+MIN_BEATS = 4
+MAX_CLIPPING = 0.01
+HR_RANGE = (20.0, 300.0)
+MIN_QRS_SLOPE_MV_S = 3.0  # smoothed |dV/dt| a QRS must reach (P and T waves stay below)
+
+
+def detect_beats(sig: np.ndarray, fs: int) -> np.ndarray:
+    """Sample indices of QRS complexes (either polarity).
+
+    Band-pass 5-30 Hz, absolute derivative, 80 ms moving average; peaks at least 240 ms apart (up to
+    250 bpm) above both 30 % of the 99th percentile of that envelope and an absolute slope floor, so
+    P and T waves, a flat line or fibrillatory waves are not counted as beats."""
+    x = np.asarray(sig, dtype=np.float64)
+    if x.size < int(0.6 * fs) or not np.all(np.isfinite(x)):
+        return np.zeros(0, int)
+    sos = sps.butter(2, [5.0, 30.0], btype="bandpass", fs=fs, output="sos")
+    try:
+        bp = sps.sosfiltfilt(sos, x - np.median(x))
+    except ValueError:
+        return np.zeros(0, int)
+    env = np.abs(np.gradient(bp)) * fs  # mV/s
+    win = max(1, int(0.08 * fs))
+    env = np.convolve(env, np.ones(win) / win, mode="same")
+    thr = max(0.3 * float(np.percentile(env, 99)), MIN_QRS_SLOPE_MV_S)
+    peaks, _ = sps.find_peaks(env, height=thr, distance=max(1, int(0.24 * fs)))
+    # locate each beat on the largest deflection nearby
+    out = []
+    half = int(0.06 * fs)
+    base = np.median(x)
+    for p in peaks:
+        a, b = max(0, p - half), min(x.size, p + half + 1)
+        out.append(a + int(np.argmax(np.abs(x[a:b] - base))))
+    return np.unique(np.asarray(out, dtype=int))
+
+
+def heart_rate(beats: np.ndarray, fs: int) -> float:
+    if beats.size < 2:
+        return float("nan")
+    rr = np.diff(beats) / fs
+    return float(60.0 / np.median(rr))
+
+
+def signal_noise(sig: np.ndarray) -> float:
+    """Jitter of the trace (mV): 90th percentile of |signal - 19-sample running median| / 1.645 (the
+    sigma of Gaussian jitter; a percentile, not the MAD, because a clean digitized trace is piecewise
+    constant and its MAD is 0 whatever happens at the QRS)."""
+    if sig.size < 25:
+        return float("nan")
+    resid = sig - ndimage.median_filter(sig, size=19, mode="nearest")
+    return float(np.percentile(np.abs(resid), 90) / 1.645)
+
+
+def off_trace_fractions(
+    ink: np.ndarray, trace: Trace, grid_phase: tuple[float, float] | None, px_per_mm: tuple[float, float] | None
+) -> tuple[float, float]:
+    """(grid_residue, off_trace_ink) as defined in the module docstring."""
+    total = int(ink.sum())
+    if total == 0:
+        return 0.0, 0.0
+    h, w = ink.shape
+    ys, xs = np.nonzero(ink)
+    tol = 3.0 * trace.thickness + 1.0
+    inside = (xs >= trace.x0) & (xs <= trace.x1)
+    near = np.zeros(xs.size, bool)
+    if inside.any():
+        c = xs[inside] - trace.x0
+        lo = np.where(trace.found[c], trace.top[c], trace.y[c]) - tol
+        hi = np.where(trace.found[c], trace.bottom[c], trace.y[c]) + tol
+        near[inside] = (ys[inside] >= lo) & (ys[inside] <= hi)
+    off = ~near
+    off_frac = float(off.sum()) / total
+    if grid_phase is None or px_per_mm is None:
+        return 0.0, off_frac
+    (phx, phy), (ppx, ppy) = grid_phase, px_per_mm
+
+    def on_lattice(pos: np.ndarray, phase: float, pitch: float) -> np.ndarray:
+        d = np.mod(pos - phase + pitch / 2.0, pitch) - pitch / 2.0
+        return np.abs(d) <= max(1.0, 0.15 * pitch)
+
+    lattice = on_lattice(xs.astype(float), phx, ppx) | on_lattice(ys.astype(float), phy, ppy)
+    return float((off & lattice).sum()) / total, off_frac
+
+
+def verdict(m: dict[str, float]) -> list[str]:
+    """Reasons the lead fails QC (empty list = passed)."""
+    reasons: list[str] = []
+
+    def bad(v: float) -> bool:
+        return v is None or (isinstance(v, float) and math.isnan(v))
+
+    if m.get("trace_coverage", 0.0) < MIN_COVERAGE:
+        reasons.append(f"trace coverage {m.get('trace_coverage', 0.0):.2f} < {MIN_COVERAGE:.2f} (broken or faint trace)")
+    if m.get("trace_span", 0.0) < MIN_SPAN:
+        reasons.append(f"trace spans only {m.get('trace_span', 0.0):.0%} of the image width")
+    if m.get("grid_residue", 0.0) > MAX_GRID_RESIDUE:
+        reasons.append(f"grid residue {m['grid_residue']:.2f} > {MAX_GRID_RESIDUE:.2f}")
+    if m.get("off_trace_ink", 0.0) > MAX_OFF_TRACE_INK:
+        reasons.append(f"{m['off_trace_ink']:.0%} of the ink is off the trace (noise, text or leftover grid)")
+    noise = m.get("noise", float("nan"))
+    if not bad(noise) and noise > MAX_NOISE_MV:
+        reasons.append(f"noisy trace ({noise:.3f} mV > {MAX_NOISE_MV} mV)")
+    img_noise = m.get("image_noise", float("nan"))
+    if not bad(img_noise) and img_noise > MAX_IMAGE_NOISE:
+        reasons.append(f"heavy image noise (paper noise {img_noise:.2f} of the trace contrast > {MAX_IMAGE_NOISE})")
+    beats = m.get("beats_found", 0.0)
+    if beats < MIN_BEATS:
+        reasons.append(f"{int(beats)} beats found (< {MIN_BEATS})")
+    hr = m.get("heart_rate_bpm", float("nan"))
+    if not bad(hr) and not (HR_RANGE[0] <= hr <= HR_RANGE[1]):
+        reasons.append(f"heart rate {hr:.0f} bpm outside {HR_RANGE[0]:.0f}-{HR_RANGE[1]:.0f}")
+    if m.get("clipping", 0.0) > MAX_CLIPPING:
+        reasons.append(f"trace clipped at the image border ({m['clipping']:.1%} of columns)")
+    return reasons
