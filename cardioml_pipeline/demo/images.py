@@ -19,8 +19,20 @@ import polars as pl
 from cardioml_pipeline.parallel import bounded_map
 
 TRUTH_DIR = "demo_truth/signals"
-SIGNAL_SECONDS = 10.0
 SIGNAL_FS = 500
+# Per-lead strips like a printed 12-lead ECG: 5 s, longer when the rate is slow, so that every
+# strip holds at least four beats (the published images are cropped to >= 4 beats).
+MIN_SECONDS, MAX_SECONDS, MIN_BEATS = 5.0, 10.0, 4.5
+SIGNAL_SECONDS = MAX_SECONDS  # the longest strip
+# Scan-style PNGs are stored at 32 levels per channel: 8-bit scanner gradients made each image
+# ~0.9 MB (6 GB for 574 patients); posterized they are ~4x smaller and digitize the same.
+POSTERIZE_STEP = 8
+
+
+def strip_seconds(heart_rate_bpm: float | None) -> float:
+    if not heart_rate_bpm or heart_rate_bpm <= 0:
+        return MAX_SECONDS
+    return float(min(MAX_SECONDS, max(MIN_SECONDS, MIN_BEATS * 60.0 / heart_rate_bpm)))
 
 
 @dataclass(frozen=True)
@@ -43,13 +55,15 @@ def render_patient(task: PatientImageTask) -> int:
     from cardioml_pipeline.ecg_images.synth import LEADS, synthesize_12_lead
 
     out = Path(task.out_dir)
-    signals = synthesize_12_lead(list(task.findings), task.heart_rate_bpm, seed=task.seed, duration_s=SIGNAL_SECONDS, fs=SIGNAL_FS)
+    signals = synthesize_12_lead(list(task.findings), task.heart_rate_bpm, seed=task.seed, duration_s=strip_seconds(task.heart_rate_bpm), fs=SIGNAL_FS)
     rng = np.random.default_rng(task.seed)
     truth_rows = []
     written = 0
     for lead in LEADS:
         spec = random_render_spec(rng, processed_style=task.processed_style)
         image = render_lead(signals[lead], SIGNAL_FS, spec)
+        if not spec.processed_style:
+            image = (image // POSTERIZE_STEP * POSTERIZE_STEP + POSTERIZE_STEP // 2).astype(np.uint8)
         ok, encoded = cv2.imencode(".png", image)
         if not ok:
             raise RuntimeError(f"could not encode the image of patient {task.file_number}, lead {lead}")

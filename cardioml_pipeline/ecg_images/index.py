@@ -3,7 +3,7 @@
 Layout under the artifacts root:
   ecg_images/processed/<sha[:2]>/<sha>.png   processed images, named by the sha256 of their bytes
   ecg_images/index.parquet                   one row per source image (processed or rejected)
-  ecg_images/signals/patient_<file number>.parquet   the digitized leads of one patient
+  signals/patient_<file number>.parquet       the digitized leads of one patient
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class ArtifactLayout:
         self.root = artifacts_root
         self.base = artifacts_root / "ecg_images"
         self.index_path = self.base / "index.parquet"
-        self.signals_dir = self.base / "signals"
+        self.signals_dir = artifacts_root / "signals"
         self.processed_dir = self.base / "processed"
 
     def processed_relative(self, sha: str) -> str:

@@ -4,7 +4,7 @@ Paper style (BGR, uint8): standard ECG paper, 1 mm minor and 5 mm major grid lin
 grey), the trace drawn anti-aliased at sub-pixel precision (``cv2.polylines`` with a fractional
 ``shift``) at ``paper_speed_mm_s`` and ``gain_mm_mv``, then the scan artefacts of the spec: uneven
 illumination (a smooth multiplicative light field), rotation (``cv2.warpAffine`` about the centre,
-paper colour at the borders), Gaussian blur and additive Gaussian noise. The grid origin is offset
+paper colour at the borders), Gaussian blur and scanner noise (paper grain and speckle). The grid origin is offset
 by a random fraction of a millimetre, so grid lines do not fall on pixel boundaries.
 
 Processed style (single channel, uint8): what the CARDIO-ML authors published after grid removal,
@@ -45,7 +45,7 @@ class RenderSpec:
     gain_mm_mv: float = 10.0
     grid: bool = True
     rotation_deg: float = 0.0
-    noise: float = 0.0  # std of additive Gaussian noise, as a fraction of full scale (0.05 = 12.75 grey levels)
+    noise: float = 0.0  # std of the paper grain, as a fraction of full scale (0.05 = 12.75 grey levels); speckle is twice that
     blur: float = 0.0  # Gaussian blur sigma in pixels
     uneven_light: float = 0.0  # 0..1: depth of the illumination fall-off
     processed_style: bool = False
@@ -189,5 +189,12 @@ def render_lead(signal_mv: np.ndarray, fs: int, spec: RenderSpec) -> np.ndarray:
     if spec.blur > 0:
         out = cv2.GaussianBlur(out, (0, 0), float(spec.blur))
     if spec.noise > 0:
-        out += rng.standard_normal(out.shape, dtype=np.float32) * np.float32(spec.noise * 255.0)
+        # Scanner noise as paper grain (coarse, luminance only) plus sparse speckle: i.i.d. per-pixel
+        # noise on every channel made each demo PNG ~1 MB (6 GB for 574 patients) for no added realism.
+        sigma = np.float32(spec.noise * 255.0)
+        gh, gw = max(2, h // 3), max(2, w // 3)
+        grain = cv2.resize(rng.standard_normal((gh, gw), dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+        out += (grain * sigma)[..., None]
+        speckle = rng.random((h, w), dtype=np.float32) < 0.01
+        out[speckle] += (rng.standard_normal(int(speckle.sum()), dtype=np.float32) * 2.0 * sigma)[:, None]
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
