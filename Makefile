@@ -41,14 +41,20 @@ materialize: install
 	end=$$(date +%s.%N); \
 	echo "materialized every asset from $(CARDIOML_DATA_DIR) in $$(awk "BEGIN{printf \"%.1f\", $$end - $$start}") s"; \
 	echo "warehouse: $(CARDIOML_WAREHOUSE)"; \
-	echo "query it:  $(BIN)/python -c \"import duckdb; print(duckdb.connect('$(CARDIOML_WAREHOUSE)', read_only=True).sql('SELECT * FROM staging.patients LIMIT 5'))\""; \
+	echo "query it:  $(BIN)/cardioml sql 'SELECT * FROM staging.patients LIMIT 5'   (or: $(BIN)/cardioml tables)"; \
 	echo "open the UI: make ui   (then http://127.0.0.1:3000)"
 
 ui: install
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# The browser tests need Debian's chromium: installed here when missing and we may (root + apt-get).
 test: install
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser tests (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; \
+	  else echo "chromium not found: the browser tests will be skipped (apt-get install chromium)"; fi; }
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 # Re-resolve the full dependency lock from pyproject.toml in a scratch venv.

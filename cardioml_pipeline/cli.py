@@ -1,10 +1,15 @@
-"""`cardioml` command line: demo-data (and, as later issues land, sql, tables, export)."""
+"""`cardioml` command line: demo-data, and the analyst commands sql, tables, export."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import datetime as dt
+import os
 import sys
 import time
+from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 
@@ -37,6 +42,219 @@ def demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------
+# Analyst commands: sql, tables, export. They read the published snapshot of the warehouse
+# (WarehouseResource.read), which runs never lock, so they work while a run is writing.
+
+
+class CliError(Exception):
+    """A problem to report in one line on stderr, exit code 1."""
+
+
+def _warehouse(args: argparse.Namespace):
+    from cardioml_pipeline.resources import WarehouseResource
+
+    return WarehouseResource(database=args.warehouse)
+
+
+@contextmanager
+def _reading(args: argparse.Namespace):
+    import duckdb
+
+    warehouse = _warehouse(args)
+    try:
+        with warehouse.read(live=args.live) as conn:
+            yield conn
+    except FileNotFoundError:
+        raise CliError(
+            f"warehouse {warehouse.path} does not exist: materialize the assets first, or point "
+            "--warehouse / CARDIOML_WAREHOUSE at an existing DuckDB file"
+        ) from None
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            raise
+        raise CliError(f"{warehouse.path} stayed locked by a running materialization; retry, or read the published snapshot (drop --live)") from None
+
+
+def _cell(value: object, null: str) -> str:
+    if value is None:
+        return null
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_cell(v, "NULL") for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_cell(v, 'NULL')}" for k, v in value.items()) + "}"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    return str(value)
+
+
+def render_table(columns: list[str], rows: list[tuple], max_width: int = 60) -> str:
+    """An aligned text table: numbers right-aligned, long cells cut with an ellipsis."""
+
+    def clip(text: str) -> str:
+        text = text.replace("\n", " ")
+        return text if len(text) <= max_width else text[: max_width - 1] + "…"
+
+    cells = [[clip(_cell(v, "NULL")) for v in row] for row in rows]
+    numeric = [
+        bool(rows) and all(isinstance(row[i], (int, float, Decimal)) and not isinstance(row[i], bool) for row in rows if row[i] is not None)
+        for i in range(len(columns))
+    ]
+    widths = [max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(columns)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if numeric[i] else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+    out = [line(list(columns)), "  ".join("-" * w for w in widths)]
+    out += [line(row) for row in cells]
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(out)
+
+
+def write_result(columns: list[str], rows: list[tuple], fmt: str, max_width: int = 60) -> None:
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_cell(v, "") for v in row] for row in rows)
+    else:
+        print(render_table(columns, rows, max_width))
+
+
+def sql_command(args: argparse.Namespace) -> int:
+    import duckdb
+
+    try:
+        with _reading(args) as conn:
+            try:
+                relation = conn.sql(args.query)
+                if relation is None:
+                    return 0
+                columns, rows = list(relation.columns), relation.fetchall()
+            except duckdb.Error as error:
+                raise CliError(str(error).strip()) from None
+    except CliError as error:
+        print(f"cardioml sql: {error}", file=sys.stderr)
+        return 1
+    write_result(columns, rows, args.format, args.max_width)
+    return 0
+
+
+_LIST_RELATIONS = """
+SELECT schema_name, table_name, column_count, 'table' AS kind FROM duckdb_tables() WHERE NOT internal AND NOT temporary
+UNION ALL
+SELECT schema_name, view_name, (SELECT count(*) FROM duckdb_columns() c WHERE c.schema_name = v.schema_name AND c.table_name = v.view_name), 'view'
+FROM duckdb_views() v WHERE NOT internal AND NOT temporary AND database_name = current_database()
+ORDER BY 1, 2
+"""
+
+
+def _relations(conn) -> list[tuple[str, str, int, str]]:
+    return conn.execute(_LIST_RELATIONS).fetchall()
+
+
+def _source_note(conn, args: argparse.Namespace) -> str:
+    warehouse = _warehouse(args)
+    has_snapshot = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' AND table_name = 'snapshot'").fetchall()[0][0]
+    if has_snapshot and not args.live:
+        published_at, run_id = conn.execute("SELECT published_at, run_id FROM meta.snapshot").fetchall()[0]
+        return f"read from the snapshot {warehouse.snapshot_path.name}, published {published_at:%Y-%m-%d %H:%M:%S %Z} by run {run_id or '-'}"
+    return f"read from the live warehouse {warehouse.path}"
+
+
+def tables_command(args: argparse.Namespace) -> int:
+    from cardioml_pipeline.warehouse import qualified
+
+    try:
+        with _reading(args) as conn:
+            rows = []
+            for schema, table, column_count, _kind in _relations(conn):
+                count = conn.execute(f"SELECT count(*) FROM {qualified(schema, table)}").fetchall()[0][0]
+                rows.append((schema, table, count, column_count))
+            note = _source_note(conn, args)
+    except CliError as error:
+        print(f"cardioml tables: {error}", file=sys.stderr)
+        return 1
+    write_result(["schema", "table", "rows", "columns"], rows, args.format)
+    if args.format == "table":
+        print(note)
+    return 0
+
+
+EXPORT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+def _resolve_table(name: str, relations: list[tuple[str, str, int, str]]) -> tuple[str, str]:
+    available = [f"{schema}.{table}" for schema, table, _, _ in relations]
+    schema, dot, table = name.partition(".")
+    matches = [(s, t) for s, t, _, _ in relations if (s, t) == (schema, table)] if dot else [(s, t) for s, t, _, _ in relations if t == name]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise CliError(f"table name {name!r} is ambiguous: {', '.join(f'{s}.{t}' for s, t in matches)}")
+    raise CliError(f"unknown table {name!r}; available tables: {', '.join(available) or '(none)'}")
+
+
+def export_command(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from cardioml_pipeline.warehouse import qualified
+
+    target = Path(args.to)
+    fmt = EXPORT_FORMATS.get(target.suffix.lower())
+    try:
+        if fmt is None:
+            raise CliError(f"--to {args.to}: the file name must end in .parquet or .csv")
+        if not target.parent.exists():
+            raise CliError(f"--to {args.to}: folder {target.parent} does not exist")
+        with _reading(args) as conn:
+            schema, table = _resolve_table(args.table, _relations(conn))
+            temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+            options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
+            try:
+                rows = conn.execute(f"SELECT count(*) FROM {qualified(schema, table)}").fetchall()[0][0]
+                conn.execute(f"COPY (SELECT * FROM {qualified(schema, table)}) TO '{str(temp).replace(chr(39), chr(39) * 2)}' ({options})")
+                os.replace(temp, target)
+            except duckdb.Error as error:
+                raise CliError(str(error).strip()) from None
+            finally:
+                temp.unlink(missing_ok=True)
+    except CliError as error:
+        print(f"cardioml export: {error}", file=sys.stderr)
+        return 1
+    print(f"exported {rows} rows of {schema}.{table} to {target} ({fmt})")
+    return 0
+
+
+def add_analyst_commands(commands) -> None:
+    def reader_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--warehouse", default=None, help="DuckDB warehouse file (default: $CARDIOML_WAREHOUSE, else data/warehouse/cardioml.duckdb)")
+        command.add_argument(
+            "--live",
+            action="store_true",
+            help="read the live warehouse instead of the snapshot published by the last successful run (waits while a run holds the write lock)",
+        )
+
+    sql = commands.add_parser("sql", help="run a read-only SQL query against the warehouse")
+    sql.add_argument("query", help='the SQL, e.g. "SELECT count(*) FROM staging.patients"')
+    sql.add_argument("--format", choices=["table", "csv"], default="table", help="aligned table (default) or CSV with a header")
+    sql.add_argument("--max-width", type=int, default=60, help="cut table cells longer than this (default 60; CSV is never cut)")
+    reader_options(sql)
+    sql.set_defaults(handler=sql_command)
+
+    tables = commands.add_parser("tables", help="list the warehouse tables: schema, table, rows, columns")
+    tables.add_argument("--format", choices=["table", "csv"], default="table")
+    reader_options(tables)
+    tables.set_defaults(handler=tables_command)
+
+    export = commands.add_parser("export", help="write one table to a Parquet or CSV file")
+    export.add_argument("table", help="schema.table, or a table name that exists in one schema only")
+    export.add_argument("--to", required=True, help="output file, .parquet or .csv")
+    reader_options(export)
+    export.set_defaults(handler=export_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cardioml", description="CARDIO-ML pipeline tools")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--processed-images", action="store_true", help="write already-processed (binarized, grid-free) images like the published dataset instead of raw scans")
     demo.add_argument("--workers", type=int, default=None, help="processes for image rendering (default: every core)")
     demo.set_defaults(handler=demo_data)
+    add_analyst_commands(commands)
     return parser
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +25,10 @@ DEFAULT_ARTIFACTS_DIR = "data/artifacts"
 
 # DuckDB lets one process hold the file for writing; another writer retries for this long.
 WRITER_LOCK_TIMEOUT_S = 120.0
+# A reader of the live warehouse (no snapshot published yet, or --live) retries this long.
+READER_LOCK_TIMEOUT_S = 30.0
+# The read-only copy analysts query, next to the warehouse: cardioml.duckdb -> cardioml.snapshot.duckdb.
+SNAPSHOT_SUFFIX = ".snapshot.duckdb"
 
 
 def resolve_setting(explicit: str | None, env_var: str, default: str) -> Path:
@@ -116,6 +121,99 @@ class WarehouseResource(dg.ConfigurableResource):
                 raise
             conn.execute("COMMIT")
 
+    # -- Reading while runs write: the published snapshot ------------------------------------
+    # A run holds the warehouse file exclusively while it writes, and DuckDB then refuses every
+    # other process, read-only or not. So analysts read a snapshot that runs publish atomically when
+    # they finish (see publish_snapshot); the live file is only read before the first snapshot exists.
+
+    @property
+    def snapshot_path(self) -> Path:
+        """The published read-only copy beside the warehouse (`<name>.snapshot.duckdb`)."""
+        path = self.path
+        return path.with_name(path.stem + SNAPSHOT_SUFFIX)
+
+    @contextmanager
+    def read(self, live: bool = False, timeout_s: float = READER_LOCK_TIMEOUT_S) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection for analysts. Opens the published snapshot, which no run ever
+        locks, so it never waits; with `live=True`, or before any snapshot has been published, opens
+        the warehouse itself read-only and retries for up to `timeout_s` while a run holds the lock."""
+        path = self.path if live or not self.snapshot_path.exists() else self.snapshot_path
+        if not path.exists():
+            raise FileNotFoundError(f"warehouse {self.path} does not exist yet: materialize the assets first")
+        conn = connect_retrying(path, read_only=True, timeout_s=timeout_s)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def publish_snapshot(self, run_id: str | None = None) -> Path:
+        """Copy the warehouse to the snapshot, atomically: DuckDB writes a new file (COPY FROM
+        DATABASE) while this process holds the write lock, so no run changes anything mid-copy; the
+        copy is re-opened and checked, then renamed over the old snapshot. Readers that have the old
+        file open keep reading it; new readers get the new one; nobody sees a half-written file.
+
+        Refuses (SnapshotRefused, old snapshot kept) when a registered consistency check fails."""
+        target = self.snapshot_path
+        with self.connect() as conn:
+            problems = [problem for check in _SNAPSHOT_CHECKS for problem in check(conn)]
+            if problems:
+                raise SnapshotRefused(problems)
+            for stale in target.parent.glob(f".{target.name}.tmp-*"):
+                stale.unlink(missing_ok=True)  # left by a publisher that was killed (we hold the lock)
+            temp = target.with_name(f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+            source = conn.execute("SELECT current_database()").fetchall()[0][0]
+            tables = conn.execute("SELECT count(*) FROM duckdb_tables() WHERE NOT internal AND NOT temporary").fetchall()[0][0]
+            try:
+                conn.execute(f"ATTACH '{_sql_string(temp)}' AS __cardioml_snapshot")
+                try:
+                    conn.execute(f'COPY FROM DATABASE "{source}" TO __cardioml_snapshot')
+                    conn.execute("CREATE SCHEMA IF NOT EXISTS __cardioml_snapshot.meta")
+                    conn.execute(
+                        "CREATE OR REPLACE TABLE __cardioml_snapshot.meta.snapshot AS "
+                        "SELECT now() AS published_at, ?::VARCHAR AS run_id, ?::VARCHAR AS warehouse, ?::INTEGER AS tables",
+                        [run_id, str(self.path), tables],
+                    )
+                finally:
+                    conn.execute("DETACH __cardioml_snapshot")
+                with duckdb.connect(str(temp), read_only=True) as check:
+                    copied = check.execute(
+                        "SELECT count(*) FROM duckdb_tables() WHERE NOT internal AND NOT temporary AND NOT (schema_name = 'meta' AND table_name = 'snapshot')"
+                    ).fetchall()[0][0]
+                if copied != tables:
+                    raise RuntimeError(f"snapshot copy has {copied} tables, the warehouse {tables}")
+                with open(temp, "rb") as handle:
+                    os.fsync(handle.fileno())
+                os.replace(temp, target)
+            finally:
+                temp.unlink(missing_ok=True)
+        _fsync_directory(target.parent)
+        return target
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """At the end of a run (this code location uses the in-process executor, so once per run):
+        publish the snapshot if every step of the run succeeded. A failed, partial or killed run
+        publishes nothing, and readers keep the last consistent state."""
+        run = context.run
+        if run is None or context.instance is None:
+            return
+        log = context.log
+        try:
+            incomplete = _unfinished_steps(context.instance, run)
+            if incomplete:
+                if log:
+                    log.warning(f"warehouse snapshot not published: {len(incomplete)} step(s) did not succeed ({', '.join(sorted(incomplete)[:10])}); readers keep the previous snapshot")
+                return
+            started = time.perf_counter()
+            target = self.publish_snapshot(run_id=run.run_id)
+            if log:
+                log.info(f"published the warehouse snapshot {target} in {time.perf_counter() - started:.2f}s")
+        except SnapshotRefused as refused:
+            if log:
+                log.warning(f"warehouse snapshot not published, readers keep the previous one: {'; '.join(refused.problems[:10])}")
+        except Exception as error:  # a failed publish must not fail a run whose data is committed
+            if log:
+                log.error(f"warehouse snapshot not published: {type(error).__name__}: {error}")
+
 
 def _connect_with_retry(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + WRITER_LOCK_TIMEOUT_S
@@ -128,6 +226,71 @@ def _connect_with_retry(path: Path, read_only: bool) -> duckdb.DuckDBPyConnectio
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+
+class SnapshotRefused(Exception):
+    """The warehouse failed a consistency check, so the snapshot was not replaced."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+SnapshotCheck = Callable[[duckdb.DuckDBPyConnection], list[str]]
+_SNAPSHOT_CHECKS: list[SnapshotCheck] = []
+
+
+def register_snapshot_check(check: SnapshotCheck) -> SnapshotCheck:
+    """Add a check run on the warehouse before each publish: it returns problems (empty = fine).
+    Domains register theirs (cardioml_pipeline.automation registers the raw = staged + excluded
+    reconciliation), so this module depends on none of them."""
+    if check not in _SNAPSHOT_CHECKS:
+        _SNAPSHOT_CHECKS.append(check)
+    return check
+
+
+def connect_retrying(path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, retrying for up to timeout_s while another process holds the file's lock."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+
+
+def _unfinished_steps(instance, run) -> set[str]:
+    """Step keys of the run's plan that have no STEP_SUCCESS event (yet)."""
+    from dagster import DagsterEventType
+
+    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id) if run.execution_plan_snapshot_id else None
+    if plan is None:
+        return {"<no execution plan>"}
+    planned = set(plan.step_keys_to_execute or [step.key for step in plan.steps])
+    succeeded = {
+        record.step_key
+        for record in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_SUCCESS)
+    }
+    return planned - succeeded
+
+
+def _sql_string(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def resource_definitions() -> dg.Definitions:

@@ -239,6 +239,7 @@ def build_staging_asset(spec: TableSpec) -> dg.AssetsDefinition:
         pool=WRITER_POOL,
         code_version=STAGING_CODE_VERSION,
         check_specs=checks,
+        automation_condition=dg.AutomationCondition.eager(),
         description=f"`staging.{spec.staging_table}`: {spec.description} Typed, snake_case, keyed by file_number; values failing validation are nulled and listed in quality.quarantine.",
     )
     def _staging(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -298,6 +299,7 @@ LABELS_KEY = staging_key("ecg_labels")
         dg.AssetCheckSpec("unmatched_record_numbers", asset=LABELS_KEY, description="ECG keys whose record number matches no patient"),
         dg.AssetCheckSpec("all_labels_mapped", asset=LABELS_KEY, description="every label text maps to at least one finding"),
     ],
+    automation_condition=dg.AutomationCondition.eager(),
     description="`staging.ecg_labels`: one row per (ECG, patient, finding) with the controlled `finding` vocabulary and SNOMED CT codes (PhysioNet/CinC 2020-21 mapping). file_number is null when the record number matches no patient; a shared record number yields one row per patient.",
 )
 def staging_ecg_labels(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -387,6 +389,7 @@ QUARANTINE_KEY = dg.AssetKey(["quality", "quarantine"])
     group_name="staging",
     kinds={"duckdb"},
     check_specs=[dg.AssetCheckSpec("every_raw_row_accounted", asset=QUARANTINE_KEY, description="for every table: raw rows = staged rows + excluded rows")],
+    automation_condition=dg.AutomationCondition.eager(),
     description="`quality.quarantine`: every value or row that failed validation (table_name, file_number, _row_number, column_name, value, reason, action). Rows are written by each staging asset in the same transaction as its table; this asset reconciles and summarizes them.",
 )
 def quality_quarantine(warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -446,6 +449,7 @@ def reconcile(conn) -> pl.DataFrame:
     kinds={"duckdb"},
     pool=WRITER_POOL,
     code_version=STAGING_CODE_VERSION,
+    automation_condition=dg.AutomationCondition.eager(),
     description="`staging.data_dictionary`: table, column, dtype, unit, description, source column for every staged column.",
 )
 def staging_data_dictionary(warehouse: WarehouseResource) -> dg.MaterializeResult:
