@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from cardioml_pipeline.automation.schedules import DAILY_SCHEDULE, daily_refresh
 from cardioml_pipeline.automation.sensors import (

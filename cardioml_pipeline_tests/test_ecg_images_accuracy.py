@@ -7,7 +7,6 @@ constant offset removed, Pearson r and SNR in dB). The PTB-XL record is read fro
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from cardioml_pipeline.ecg_images.pipeline import PROCESSING_VERSION, process_le
 from cardioml_pipeline.ecg_images.render import RenderSpec, random_render_spec, render_lead
 from cardioml_pipeline.ecg_images.synth import LEADS, synthesize_12_lead
 from cardioml_pipeline.ecg_images.wfdb_io import read_record
+from cardioml_pipeline_tests.conftest import require_shared
 
 FS = 500
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -33,12 +33,7 @@ FINDINGS = [
 
 
 def _shared(sub: str) -> Path:
-    path = SHARED / sub
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} is missing, but CI must always have ../shared beside the project")
-        pytest.skip(f"{path} not found: the reference datasets in ../shared are not beside this checkout")
-    return path
+    return require_shared(SHARED / sub)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ only checked not to crash (one lead per image is the contract). Skipped, with th
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -18,16 +17,14 @@ import numpy as np
 import pytest
 
 from cardioml_pipeline.ecg_images.pipeline import process_lead_image
+from cardioml_pipeline_tests.conftest import require_shared
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "ecg-image-samples"
 
 
 @pytest.fixture(scope="module")
 def samples() -> dict[str, object]:
-    if not SAMPLES.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{SAMPLES} is missing, but CI must always have ../shared beside the project")
-        pytest.skip(f"{SAMPLES} not found: the reference datasets in ../shared are not beside this checkout")
+    require_shared(SAMPLES)
     out = {}
     for path in sorted(SAMPLES.glob("*.png")):
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)

@@ -394,7 +394,7 @@ QUARANTINE_KEY = dg.AssetKey(["quality", "quarantine"])
 )
 def quality_quarantine(warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect() as conn:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS quality")
+        conn.execute("CREATE SCHEMA IF NOT EXISTS quality")
         quarantine = query_frame(conn, 
             "SELECT * FROM quality.quarantine" if _exists(conn, "quality", "quarantine") else "SELECT NULL::VARCHAR AS table_name WHERE false"
         )

@@ -45,6 +45,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from cardioml_pipeline.ecg_images.index import SIGNAL_SCHEMA
+
 LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 ECG_PROCESSING_VERSION = "ecg-features-1"
 
@@ -57,17 +59,8 @@ MAX_MISSING_FRACTION = 0.05
 INTERVAL_RANGES_MS = {"pr_ms": (60.0, 400.0), "qrs_ms": (40.0, 250.0), "qt_ms": (200.0, 700.0)}
 
 # Input contract (staging.ecg_signals / signals/**/*.parquet).
-SIGNAL_COLUMNS: dict[str, pl.DataType] = {
-    "file_number": pl.Int64,
-    "lead": pl.String,
-    "sampling_rate_hz": pl.Int32,
-    "signal_mv": pl.List(pl.Float32),
-    "calibration_source": pl.String,
-    "qc_passed": pl.Boolean,
-    "qc_reasons": pl.List(pl.String),
-    "source_sha256": pl.String,
-    "processing_version": pl.String,
-}
+# the staging.ecg_signals contract, without the image stage's bookkeeping column
+SIGNAL_COLUMNS: dict[str, pl.DataType] = {c: t for c, t in SIGNAL_SCHEMA.items() if c != "n_samples"}
 
 
 @dataclass(frozen=True)
