@@ -103,7 +103,7 @@ class WarehouseResource(dg.ConfigurableResource):
                 f"warehouse {path} does not exist yet: materialize the assets first"
             )
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = _connect_with_retry(path, read_only=read_only)
+        conn = connect_retrying(path, read_only=read_only, timeout_s=WRITER_LOCK_TIMEOUT_S)
         try:
             yield conn
         finally:
@@ -215,19 +215,6 @@ class WarehouseResource(dg.ConfigurableResource):
                 log.error(f"warehouse snapshot not published: {type(error).__name__}: {error}")
 
 
-def _connect_with_retry(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    deadline = time.monotonic() + WRITER_LOCK_TIMEOUT_S
-    delay = 0.05
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-
-
 class SnapshotRefused(Exception):
     """The warehouse failed a consistency check, so the snapshot was not replaced."""
 
@@ -260,7 +247,7 @@ def connect_retrying(path: Path, read_only: bool, timeout_s: float) -> duckdb.Du
             if "lock" not in str(error).lower() or time.monotonic() > deadline:
                 raise
             time.sleep(delay)
-            delay = min(delay * 2, 0.25)
+            delay = min(delay * 2, 0.5)
 
 
 def _unfinished_steps(instance, run) -> set[str]:

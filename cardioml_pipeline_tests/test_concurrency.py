@@ -97,6 +97,15 @@ def warehouse_from(state: dict, tmp_path: Path) -> Path:
     return target
 
 
+def initialize_dagster_home(home: Path) -> None:
+    """Create the instance's SQLite storage once: two CLI processes creating it at the same moment
+    race on the schema (a Dagster set-up race, not the warehouse behaviour under test). A real
+    DAGSTER_HOME is initialized by its first run or by `dagster dev`."""
+    home.mkdir(exist_ok=True)
+    env = dict(os.environ, DAGSTER_HOME=str(home))
+    subprocess.run([str(DAGSTER), "instance", "migrate"], env=env, cwd=PROJECT, check=True, capture_output=True, timeout=120)
+
+
 def start_materialize(data: Path, warehouse: Path, home: Path, log: Path) -> subprocess.Popen:
     home.mkdir(exist_ok=True)
     env = dict(os.environ)
@@ -212,6 +221,7 @@ def test_sigkill_during_a_write_leaves_a_readable_warehouse_and_the_next_run_com
 def test_two_materializations_at_once_do_not_corrupt_anything(states, tmp_path):
     warehouse = tmp_path / "warehouse" / "cardioml.duckdb"  # does not exist yet: both race to create it
     home = tmp_path / "home"
+    initialize_dagster_home(home)
     runs = [start_materialize(states["B"]["data"], warehouse, home, tmp_path / f"run{i}.log") for i in (1, 2)]
     try:
         codes = [run.wait(timeout=RUN_TIMEOUT_S) for run in runs]
