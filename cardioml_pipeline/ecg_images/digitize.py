@@ -44,13 +44,27 @@ class Trace:
     mask: np.ndarray  # uint8 0/1: the ink that belongs to the trace span (for the processed image)
 
 
-def trace_columns(ink: np.ndarray, px_per_mm: float) -> tuple[int, int, np.ndarray] | None:
-    """The trace's column span and the ink mask restricted to it, or None when there is no trace."""
+def trace_columns(
+    ink: np.ndarray, px_per_mm: float, components: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+) -> tuple[int, int, np.ndarray] | None:
+    """The trace's column span and the ink mask restricted to it, or None when there is no trace.
+
+    `components` = (labels, stats, present) of the ink's 8-connected components when the caller has
+    them already (`preprocess.binarize` does: the ink is a union of whole components of its labelling,
+    `present` marks which), which saves labelling the image twice."""
     h, w = ink.shape
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
-    if n <= 1:
+    if components is None:
+        from cardioml_pipeline.ecg_images.preprocess import label_components
+
+        n, labels, stats = label_components(ink)
+        present = np.ones(n, bool)
+        present[0] = False
+    else:
+        labels, stats, present = components
+        n = stats.shape[0]
+    if n <= 1 or not present.any():
         return None
-    widths = stats[1:, cv2.CC_STAT_WIDTH]
+    widths = np.where(present[1:], stats[1:, cv2.CC_STAT_WIDTH], 0)
     lefts = stats[1:, cv2.CC_STAT_LEFT]
     long_min = max(8, min(int(0.03 * w), int(round(2 * px_per_mm))))
     cover = np.zeros(w + 1, np.int32)
@@ -70,13 +84,45 @@ def trace_columns(ink: np.ndarray, px_per_mm: float) -> tuple[int, int, np.ndarr
     x0, x1 = int(starts[k]), int(ends[k])
     if x1 - x0 + 1 < max(8, 0.2 * w):
         return None
+    x0, x1 = _attach_end_pieces(labels, stats, present, x0, x1, gap, tol=max(2.0, px_per_mm))
     # keep components that overlap the span
     right = lefts + widths - 1
-    keep = np.r_[False, (right >= x0) & (lefts <= x1)]
+    keep = np.r_[False, (right >= x0) & (lefts <= x1) & present[1:]]
     mask = keep[labels].astype(np.uint8)
     mask[:, :x0] = 0
     mask[:, x1 + 1 :] = 0
     return x0, x1, mask
+
+
+def _attach_end_pieces(
+    labels: np.ndarray, stats: np.ndarray, present: np.ndarray, x0: int, x1: int, gap: int, tol: float
+) -> tuple[int, int]:
+    """Widen the span over short pieces just beyond either end that continue the trace: where the
+    first or last stroke broke off, the piece lies within `gap` columns of the end and overlaps the
+    rows the trace occupies there (+/- `tol`). A label or a speck beside the trace does not."""
+    lefts, tops = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    rights = lefts + stats[:, cv2.CC_STAT_WIDTH] - 1
+    bottoms = tops + stats[:, cv2.CC_STAT_HEIGHT] - 1
+    candidates = present.copy()
+    candidates[0] = False
+
+    def rows_at(column: int) -> tuple[float, float] | None:
+        rows = np.flatnonzero(present[labels[:, column]])
+        return (rows.min() - tol, rows.max() + tol) if rows.size else None
+
+    while True:
+        band = rows_at(x0)
+        before = candidates & (rights < x0) & (rights >= x0 - gap)
+        if band is None or not (before := before & (tops <= band[1]) & (bottoms >= band[0])).any():
+            break
+        x0 = int(lefts[before].min())
+    while True:
+        band = rows_at(x1)
+        after = candidates & (lefts > x1) & (lefts <= x1 + gap)
+        if band is None or not (after := after & (tops <= band[1]) & (bottoms >= band[0])).any():
+            break
+        x1 = int(rights[after].max())
+    return x0, x1
 
 
 def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 41) -> Trace:

@@ -97,7 +97,7 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
     metrics.update(skew_deg=float(g.skew_deg), px_per_mm_x=ppx, px_per_mm_y=ppy, grid_strength=float(g.strength))
 
     ink = prep.ink
-    found = trace_columns(ink, ppx) if ink.any() else None
+    found = trace_columns(ink, ppx, prep.components) if ink.any() else None
     if found is None:
         res = _failed(prep.bgr, "no trace found", ppx, source, metrics)
         res.px_per_mm_y = ppy

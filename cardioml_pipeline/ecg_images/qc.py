@@ -26,8 +26,10 @@ The at-least-four-beats rule is the published dataset's own cropping standard.
 
 from __future__ import annotations
 
+import functools
 import math
 
+import cv2
 import numpy as np
 from scipy import ndimage, signal as sps
 
@@ -45,6 +47,11 @@ HR_RANGE = (20.0, 300.0)
 MIN_QRS_SLOPE_MV_S = 3.0  # smoothed |dV/dt| a QRS must reach (P and T waves stay below)
 
 
+@functools.lru_cache(maxsize=8)
+def _qrs_band_filter(fs: int) -> np.ndarray:
+    return sps.butter(2, [5.0, 30.0], btype="bandpass", fs=fs, output="sos")
+
+
 def detect_beats(sig: np.ndarray, fs: int) -> np.ndarray:
     """Sample indices of QRS complexes (either polarity).
 
@@ -54,7 +61,7 @@ def detect_beats(sig: np.ndarray, fs: int) -> np.ndarray:
     x = np.asarray(sig, dtype=np.float64)
     if x.size < int(0.6 * fs) or not np.all(np.isfinite(x)):
         return np.zeros(0, int)
-    sos = sps.butter(2, [5.0, 30.0], btype="bandpass", fs=fs, output="sos")
+    sos = _qrs_band_filter(fs)
     try:
         bp = sps.sosfiltfilt(sos, x - np.median(x))
     except ValueError:
@@ -94,32 +101,43 @@ def signal_noise(sig: np.ndarray) -> float:
 def off_trace_fractions(
     ink: np.ndarray, trace: Trace, grid_phase: tuple[float, float] | None, px_per_mm: tuple[float, float] | None
 ) -> tuple[float, float]:
-    """(grid_residue, off_trace_ink) as defined in the module docstring."""
-    total = int(ink.sum())
+    """(grid_residue, off_trace_ink) as defined in the module docstring.
+
+    Computed on whole arrays (a band mask around the trace, lattice rows and columns as index sets)
+    rather than on per-pixel coordinate lists: the same counts, a fraction of the time."""
+    ink = np.asarray(ink, dtype=np.uint8)
+    total = int(cv2.countNonZero(ink))
     if total == 0:
         return 0.0, 0.0
     h, w = ink.shape
-    ys, xs = np.nonzero(ink)
     tol = 3.0 * trace.thickness + 1.0
-    inside = (xs >= trace.x0) & (xs <= trace.x1)
-    near = np.zeros(xs.size, bool)
-    if inside.any():
-        c = xs[inside] - trace.x0
+    off = ink.copy()
+    if trace.x1 >= trace.x0 and trace.y.size:
+        x0, x1 = max(trace.x0, 0), min(trace.x1, w - 1)
+        c = np.arange(x0, x1 + 1) - trace.x0
         lo = np.where(trace.found[c], trace.top[c], trace.y[c]) - tol
         hi = np.where(trace.found[c], trace.bottom[c], trace.y[c]) + tol
-        near[inside] = (ys[inside] >= lo) & (ys[inside] <= hi)
-    off = ~near
-    off_frac = float(off.sum()) / total
-    if grid_phase is None or px_per_mm is None:
+        rows = np.arange(h, dtype=np.float64)[:, None]
+        near = (rows >= lo[None, :]) & (rows <= hi[None, :])
+        off[:, x0 : x1 + 1][near] = 0
+    n_off = int(cv2.countNonZero(off))
+    off_frac = n_off / total
+    if grid_phase is None or px_per_mm is None or n_off == 0:
         return 0.0, off_frac
     (phx, phy), (ppx, ppy) = grid_phase, px_per_mm
 
-    def on_lattice(pos: np.ndarray, phase: float, pitch: float) -> np.ndarray:
+    def on_lattice(n: int, phase: float, pitch: float) -> np.ndarray:
+        pos = np.arange(n, dtype=np.float64)
         d = np.mod(pos - phase + pitch / 2.0, pitch) - pitch / 2.0
         return np.abs(d) <= max(1.0, 0.15 * pitch)
 
-    lattice = on_lattice(xs.astype(float), phx, ppx) | on_lattice(ys.astype(float), phy, ppy)
-    return float((off & lattice).sum()) / total, off_frac
+    lat_cols = on_lattice(w, phx, ppx)
+    lat_rows = on_lattice(h, phy, ppy)
+    off_rows = cv2.reduce(off, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    off_cols = cv2.reduce(off, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    both = int(off[np.ix_(lat_rows, lat_cols)].sum()) if lat_rows.any() and lat_cols.any() else 0
+    on = int(off_rows[lat_rows].sum()) + int(off_cols[lat_cols].sum()) - both
+    return on / total, off_frac
 
 
 def verdict(m: dict[str, float]) -> list[str]:
