@@ -59,9 +59,14 @@ def main() -> int:
     bare_seconds = bare_opencv_loop(paths)
     artifacts = workdir / "artifacts"
     shutil.rmtree(artifacts, ignore_errors=True)
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     _, summary = run_image_stage(data / "ECG_Images", artifacts, known_patients=None, workers=args.workers)
     stage_seconds = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    parent_cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
+    worker_cpu = children.ru_utime + children.ru_stime
     parent_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
@@ -71,6 +76,7 @@ def main() -> int:
     print(f"image stage ({summary.workers} workers):         {stage_seconds:8.1f} s  {n / stage_seconds:8.1f} images/s")
     print(f"stage time / bare loop time:     {stage_seconds / bare_seconds:8.2f}x")
     print(f"processed {summary.processed}, rejected {summary.rejected}, failed QC {summary.qc_failed}")
+    print(f"stage CPU: parent {parent_cpu:.1f} s, workers {worker_cpu:.1f} s ({worker_cpu / max(n, 1) * 1000:.1f} ms per image)")
     print(f"peak RSS: parent {parent_peak_mb:.0f} MB, largest worker {worker_peak_mb:.0f} MB")
     return 0
 

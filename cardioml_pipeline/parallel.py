@@ -13,7 +13,8 @@ R = TypeVar("R")
 
 
 def single_threaded_worker() -> None:
-    """One process per core already: keep OpenCV and BLAS from oversubscribing the cores."""
+    """One process per core already: keep OpenCV and BLAS from oversubscribing the cores. And keep
+    freed memory in the worker's heap instead of returning it to the system."""
     import os
 
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -21,6 +22,25 @@ def single_threaded_worker() -> None:
     import cv2
 
     cv2.setNumThreads(1)
+    keep_freed_memory_in_heap()
+
+
+def keep_freed_memory_in_heap(mmap_threshold: int = 32 << 20, trim_threshold: int = 128 << 20) -> bool:
+    """glibc serves every allocation above 128 KiB (an image-sized array) with a fresh mmap and
+    unmaps it on free, so each new array pays page faults to zero its pages again: ~20 % of the
+    image processing time. Raising the mmap and trim thresholds lets the heap reuse those blocks.
+    Resident memory stays bounded (at most `trim_threshold` of free heap is kept). No-op (False)
+    where the C library is not glibc."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, mmap_threshold)) and bool(mallopt(m_trim_threshold, trim_threshold))
 
 
 def bounded_map(function: Callable[[T], R], tasks: Iterable[T], workers: int, in_flight: int | None = None) -> Iterator[tuple[T, R]]:

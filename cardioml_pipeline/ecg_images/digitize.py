@@ -27,6 +27,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from cardioml_pipeline.ecg_images.preprocess import label_components, percentile
+
 OUTPUT_FS = 500
 PAPER_SPEED_MM_S = 25.0
 GAIN_MM_MV = 10.0
@@ -54,8 +56,6 @@ def trace_columns(
     `present` marks which), which saves labelling the image twice."""
     h, w = ink.shape
     if components is None:
-        from cardioml_pipeline.ecg_images.preprocess import label_components
-
         n, labels, stats = label_components(ink)
         present = np.ones(n, bool)
         present[0] = False
@@ -88,7 +88,8 @@ def trace_columns(
     # keep components that overlap the span
     right = lefts + widths - 1
     keep = np.r_[False, (right >= x0) & (lefts <= x1) & present[1:]]
-    mask = keep[labels].astype(np.uint8)
+    # usually every component overlaps the span: then the mask is the ink itself (no per-pixel lookup)
+    mask = (ink != 0).astype(np.uint8) if np.array_equal(keep, present) else keep[labels].astype(np.uint8)
     mask[:, :x0] = 0
     mask[:, x1 + 1 :] = 0
     return x0, x1, mask
@@ -127,14 +128,14 @@ def _attach_end_pieces(
 
 def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 41) -> Trace:
     """Per-column curve position (see module docstring); `level_window` ~ 0.3 s in columns."""
-    sub = mask[:, x0 : x1 + 1].astype(bool)
+    sub = mask[:, x0 : x1 + 1] != 0
     h, n = sub.shape
     cnt = sub.sum(axis=0)
     has = cnt > 0
     top = np.where(has, np.argmax(sub, axis=0), -1)
     bottom = np.where(has, h - 1 - np.argmax(sub[::-1], axis=0), -1)
     single = has & (bottom - top + 1 == cnt)
-    thickness = float(np.percentile(cnt[single], 25)) if single.any() else 1.0  # flat stretches: the pen width
+    thickness = float(percentile(cnt[single], 25)) if single.any() else 1.0  # flat stretches: the pen width
     thickness = max(1.0, min(thickness, 0.25 * h))
 
     top = top.astype(np.float64)
@@ -182,10 +183,11 @@ def _envelope_estimate(top: np.ndarray, bottom: np.ndarray, has: np.ndarray, thi
     k = int(np.floor(r))
     opened = t + r
     closed = bt - r
+    tp, bp = np.pad(t, k, mode="edge"), np.pad(bt, k, mode="edge")  # neighbours beyond the ends: the ends
     for d in range(1, k + 1):
         bd = math.sqrt(max(r * r - d * d, 0.0))
-        opened = np.maximum(opened, np.maximum(np.r_[t[d:], [t[-1]] * d], np.r_[[t[0]] * d, t[:-d]]) + bd)
-        closed = np.minimum(closed, np.minimum(np.r_[bt[d:], [bt[-1]] * d], np.r_[[bt[0]] * d, bt[:-d]]) - bd)
+        opened = np.maximum(opened, np.maximum(tp[k + d : k + d + n], tp[k - d : k - d + n]) + bd)
+        closed = np.minimum(closed, np.minimum(bp[k + d : k + d + n], bp[k - d : k - d + n]) - bd)
     opened, closed = np.minimum(opened, closed), np.maximum(opened, closed)
     m = (opened + closed) / 2
     # peak or trough? compare with the trace's local level (running median over ~`level_window` cols)

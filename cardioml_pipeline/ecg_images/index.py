@@ -12,6 +12,7 @@ import os
 import uuid
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -62,6 +63,9 @@ SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "processing_version": pl.String,
 }
 
+_ARROW_TYPES = pl.DataFrame(schema=SIGNAL_SCHEMA).to_arrow().schema
+_ARROW_TYPES = {field.name: field.type for field in _ARROW_TYPES}
+
 INDEX_DESCRIPTIONS = {
     "file_number": "Patient file number parsed from the file name.",
     "lead": "Lead (I, II, III, aVR, aVL, aVF, V1-V6).",
@@ -93,8 +97,13 @@ class ArtifactLayout:
         return self.signals_dir / f"patient_{file_number}.parquet"
 
 
+_made_dirs: set[Path] = set()  # per process: a stage writes thousands of files into 256 folders
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent not in _made_dirs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _made_dirs.add(path.parent)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     temporary.write_bytes(data)
     os.replace(temporary, path)
@@ -115,6 +124,30 @@ def atomic_write_parquet(path: Path, frame: pl.DataFrame, descriptions: dict[str
     table = frame.to_arrow()
     if descriptions:
         table = _with_descriptions(table, descriptions)
+    pq.write_table(table, temporary, compression="zstd")
+    os.replace(temporary, path)
+
+
+def signal_table(records: list[dict]) -> pa.Table:
+    """Signal-file rows (`SIGNAL_SCHEMA`, `signal_mv` as float32 numpy arrays) as an Arrow table,
+    built from the arrays directly (no Python floats)."""
+    signals = [np.asarray(record["signal_mv"], dtype=np.float32) for record in records]
+    offsets = np.zeros(len(signals) + 1, dtype=np.int32)
+    np.cumsum([s.size for s in signals], out=offsets[1:])
+    values = np.concatenate(signals) if signals else np.zeros(0, np.float32)
+    columns = {}
+    for name, dtype in SIGNAL_SCHEMA.items():
+        if name == "signal_mv":
+            columns[name] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+        else:
+            columns[name] = pa.array([record[name] for record in records], type=_ARROW_TYPES[name])
+    return pa.table(columns)
+
+
+def atomic_write_arrow(path: Path, table: pa.Table) -> None:
+    """`atomic_write_parquet` for an Arrow table."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     pq.write_table(table, temporary, compression="zstd")
     os.replace(temporary, path)
 

@@ -30,8 +30,8 @@ from cardioml_pipeline.ecg_images import qc as Q
 from cardioml_pipeline.ecg_images.digitize import OUTPUT_FS, column_positions, to_millivolts, trace_columns
 from cardioml_pipeline.ecg_images.preprocess import prepare_image
 from cardioml_pipeline.ecg_images.render import MM_PER_INCH, PROCESSED_DPI
+from cardioml_pipeline.ecg_images.version import PROCESSING_VERSION  # noqa: F401  (re-exported)
 
-PROCESSING_VERSION = "1.0.0"
 DEFAULT_PX_PER_MM = PROCESSED_DPI / MM_PER_INCH  # 200 dpi: what the demo renders grid-free images at
 CROP_MARGIN_PX = 2
 

@@ -1,9 +1,10 @@
 """Run the image stage over a dataset: incremental, parallel, streaming.
 
 Only new or changed images (by content hash and processing version) are processed; the rest keep
-their index rows. Work is spread over a process pool with a bounded number of images in flight,
-and each patient's signals are written as soon as that patient's images are done, so memory does
-not grow with the number of images.
+their index rows. The unit of work is one patient: a worker processes that patient's new or changed
+images, writes the patient's signal file itself and sends back only the index rows. So signals
+never cross process boundaries, the parent does little more than bookkeeping, and with a bounded
+number of patients in flight memory does not grow with the number of images.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from cardioml_pipeline.ecg_images.index import (
     QC_METRICS,
     SIGNAL_SCHEMA,
     ArtifactLayout,
+    atomic_write_arrow,
     atomic_write_bytes,
     atomic_write_parquet,
     read_index,
     read_patient_signals,
+    signal_table,
 )
 
 UNKNOWN_PATIENT = "patient {} is not in the clinical tables (staging.patients)"
@@ -43,6 +46,16 @@ class ImageTask:
     images_dir: str
     artifacts_root: str
     item: ImageFile
+    default_px_per_mm: float | None
+
+
+@dataclass(frozen=True)
+class PatientTask:
+    images_dir: str
+    artifacts_root: str
+    file_number: int
+    items: tuple[ImageFile, ...]  # this patient's images to (re)process
+    current_leads: tuple[str, ...]  # every lead the patient has now (the others' signals are dropped)
     default_px_per_mm: float | None
 
 
@@ -60,7 +73,7 @@ class StageSummary:
 
 
 def processing_version() -> str:
-    from cardioml_pipeline.ecg_images.pipeline import PROCESSING_VERSION
+    from cardioml_pipeline.ecg_images.version import PROCESSING_VERSION
 
     return PROCESSING_VERSION
 
@@ -148,6 +161,57 @@ def process_one(task: ImageTask) -> tuple[dict, np.ndarray | None]:
     return row, signal
 
 
+def signal_record(row: dict, signal: np.ndarray, sampling_rate_hz: int) -> dict:
+    """The signal-file row of one processed image (see `index.SIGNAL_SCHEMA`)."""
+    return {
+        "file_number": row["file_number"],
+        "lead": row["lead"],
+        "sampling_rate_hz": sampling_rate_hz,
+        "n_samples": int(signal.size),
+        "signal_mv": np.asarray(signal, dtype=np.float32),
+        "calibration_source": row["calibration_source"],
+        "qc_passed": row["qc_passed"],
+        "qc_reasons": row["qc_reasons"],
+        "source_sha256": row["source_sha256"],
+        "processing_version": row["processing_version"],
+    }
+
+
+def write_patient_signals(layout: ArtifactLayout, file_number: int, fresh: list[dict], current_leads: set[str]) -> bool:
+    """Merge freshly digitized leads into the patient's signal file, dropping leads that no longer
+    exist; delete the file when nothing is left. Returns whether a file was written."""
+    path = layout.signal_path(file_number)
+    fresh = sorted(fresh, key=lambda record: record["lead"])
+    if fresh and not path.exists():  # the common case, a new patient: straight to Arrow, no merge
+        atomic_write_arrow(path, signal_table(fresh))
+        return True
+    fresh_leads = {record["lead"] for record in fresh}
+    kept = read_patient_signals(layout, file_number).filter(
+        ~pl.col("lead").is_in(list(fresh_leads)) & pl.col("lead").is_in(list(current_leads))
+    )
+    frame = pl.concat([kept, pl.from_arrow(signal_table(fresh))], how="vertical") if fresh else kept
+    if frame.height:
+        atomic_write_parquet(path, frame.sort("lead"))
+        return True
+    if path.exists():
+        path.unlink()
+    return False
+
+
+def process_patient(task: PatientTask) -> tuple[list[dict], bool]:
+    """Process one patient's images (`process_one` each) and write its signal file. Returns the
+    index rows and whether a signal file was written."""
+    rows, fresh = [], []
+    for item in task.items:
+        row, signal = process_one(ImageTask(task.images_dir, task.artifacts_root, item, task.default_px_per_mm))
+        sampling_rate = row.pop("_sampling_rate_hz", None)
+        if signal is not None and row["reject_reason"] is None:
+            fresh.append(signal_record(row, signal, sampling_rate))
+        rows.append(row)
+    written = write_patient_signals(ArtifactLayout(Path(task.artifacts_root)), task.file_number, fresh, set(task.current_leads))
+    return rows, written
+
+
 def run_image_stage(
     images_dir: Path,
     artifacts_root: Path,
@@ -174,7 +238,7 @@ def run_image_stage(
     summary.workers = workers
 
     rows: dict[str, dict] = {}
-    to_process: list[ImageTask] = []
+    to_process: dict[int, list[ImageFile]] = {}
     for item in files:
         if item.reject_reason is not None:
             rows[item.relative_path] = reject_row(item, item.reject_reason)
@@ -187,73 +251,42 @@ def run_image_stage(
             rows[item.relative_path] = old | {"source_mtime_ns": item.mtime_ns}
             summary.reused += 1
             continue
-        to_process.append(ImageTask(str(images_dir), str(artifacts_root), item, default_px_per_mm))
+        to_process.setdefault(item.file_number, []).append(item)
 
-    # Patients whose signal file must be rebuilt: any processed image, or a lead that disappeared.
+    # Leads each patient has now: a lead that disappeared is dropped from the patient's signal file.
     current_leads: dict[int, set[str]] = {}
     for item in files:
         if item.file_number is not None and item.lead is not None and item.reject_reason is None:
             current_leads.setdefault(item.file_number, set()).add(item.lead)
-    remaining: dict[int, int] = {}
-    for task in to_process:
-        remaining[task.item.file_number] = remaining.get(task.item.file_number, 0) + 1
-    new_signals: dict[int, list[dict]] = {}
-
-    def flush(file_number: int) -> None:
-        fresh = new_signals.pop(file_number, [])
-        fresh_leads = {r["lead"] for r in fresh}
-        kept = read_patient_signals(layout, file_number).filter(
-            ~pl.col("lead").is_in(list(fresh_leads)) & pl.col("lead").is_in(list(current_leads.get(file_number, set())))
-        )
-        frame = pl.concat([kept, pl.DataFrame(fresh, schema=SIGNAL_SCHEMA)], how="vertical") if fresh else kept
-        path = layout.signal_path(file_number)
-        if frame.height:
-            atomic_write_parquet(path, frame.sort("lead"))
-            summary.patients_written += 1
-        elif path.exists():
-            path.unlink()
+    tasks = [
+        PatientTask(str(images_dir), str(artifacts_root), file_number, tuple(items), tuple(sorted(current_leads.get(file_number, ()))), default_px_per_mm)
+        for file_number, items in to_process.items()
+    ]
+    total = sum(len(task.items) for task in tasks)
 
     if engine == "dask":
-        results = bounded_map_dask(process_one, to_process, dask_scheduler_address, local_workers=workers)
+        results = bounded_map_dask(process_patient, tasks, dask_scheduler_address, local_workers=workers)
     elif engine == "local":
-        results = bounded_map(process_one, to_process, workers)
+        results = bounded_map(process_patient, tasks, min(workers, max(1, len(tasks))))
     else:
         raise ValueError(f"unknown image engine {engine!r}: expected 'local' or 'dask'")
     done_count = 0
-    for task, (row, signal) in results:
-        sampling_rate = row.pop("_sampling_rate_hz", None)
-        rows[task.item.relative_path] = row
-        file_number = task.item.file_number
-        if signal is not None and row["reject_reason"] is None:
-            summary.processed += 1
-            new_signals.setdefault(file_number, []).append(
-                {
-                    "file_number": file_number,
-                    "lead": row["lead"],
-                    "sampling_rate_hz": sampling_rate,
-                    "n_samples": int(signal.size),
-                    "signal_mv": signal.tolist(),
-                    "calibration_source": row["calibration_source"],
-                    "qc_passed": row["qc_passed"],
-                    "qc_reasons": row["qc_reasons"],
-                    "source_sha256": row["source_sha256"],
-                    "processing_version": row["processing_version"],
-                }
-            )
-        remaining[file_number] -= 1
-        if remaining[file_number] == 0:
-            flush(file_number)
-        done_count += 1
+    for task, (patient_rows, written) in results:
+        for row in patient_rows:
+            rows[row["source_path"]] = row
+            summary.processed += row["reject_reason"] is None
+        summary.patients_written += written
+        done_count += len(task.items)
         if progress is not None:
-            progress(done_count, len(to_process))
+            progress(done_count, total)
 
     # Signal files of patients whose leads were removed (no processing happened for them).
     for path in sorted(layout.signals_dir.glob("patient_*.parquet")) if layout.signals_dir.exists() else []:
         file_number = int(path.stem.split("_", 1)[1])
-        if file_number not in remaining:
+        if file_number not in to_process:
             stored = read_patient_signals(layout, file_number)
             if set(stored["lead"].to_list()) - current_leads.get(file_number, set()):
-                flush(file_number)
+                summary.patients_written += write_patient_signals(layout, file_number, [], current_leads.get(file_number, set()))
 
     index = pl.DataFrame([rows[item.relative_path] for item in files], schema=INDEX_SCHEMA) if files else pl.DataFrame(schema=INDEX_SCHEMA)
     atomic_write_parquet(layout.index_path, index, INDEX_DESCRIPTIONS)

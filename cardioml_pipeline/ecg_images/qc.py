@@ -34,6 +34,7 @@ import numpy as np
 from scipy import ndimage, signal as sps
 
 from cardioml_pipeline.ecg_images.digitize import Trace, signal_agreement  # noqa: F401  (re-exported)
+from cardioml_pipeline.ecg_images.preprocess import percentile
 
 MIN_COVERAGE = 0.90
 MIN_SPAN = 0.50
@@ -69,7 +70,7 @@ def detect_beats(sig: np.ndarray, fs: int) -> np.ndarray:
     env = np.abs(np.gradient(bp)) * fs  # mV/s
     win = max(1, int(0.08 * fs))
     env = np.convolve(env, np.ones(win) / win, mode="same")
-    thr = max(0.3 * float(np.percentile(env, 99)), MIN_QRS_SLOPE_MV_S)
+    thr = max(0.3 * float(percentile(env, 99)), MIN_QRS_SLOPE_MV_S)
     peaks, _ = sps.find_peaks(env, height=thr, distance=max(1, int(0.24 * fs)))
     # locate each beat on the largest deflection nearby
     out = []
@@ -95,7 +96,7 @@ def signal_noise(sig: np.ndarray) -> float:
     if sig.size < 25:
         return float("nan")
     resid = sig - ndimage.median_filter(sig, size=19, mode="nearest")
-    return float(np.percentile(np.abs(resid), 90) / 1.645)
+    return float(percentile(np.abs(resid), 90) / 1.645)
 
 
 def off_trace_fractions(

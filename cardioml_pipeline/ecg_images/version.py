@@ -1,0 +1,7 @@
+"""The image processing version, in a module of its own so that loading the Dagster definitions (which
+put it in the assets' code version) does not import OpenCV and the processing code.
+
+Bump it whenever processing can change a result: every image is then processed again on the next run.
+"""
+
+PROCESSING_VERSION = "1.1.0"
