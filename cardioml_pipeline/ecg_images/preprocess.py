@@ -40,6 +40,7 @@ The result (`Prepared`) carries the binary ink mask, the calibration and the dia
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -199,21 +200,40 @@ def _comb_score(power: np.ndarray, df: float, periods: np.ndarray, fmax: float =
     fall on empty frequencies and lower the mean) nor halves of it (their negative teeth fall on the
     odd harmonics). Only the teeth below fmax are evaluated (a ragged list, not a dense matrix: most
     of a dense one would be above fmax for short periods), with linear interpolation of the spectrum."""
-    periods = np.asarray(periods, dtype=np.float64)
+    return _apply_comb(power, _comb_plan(np.asarray(periods, dtype=np.float64), df, power.size, fmax))
+
+
+def _comb_plan(periods: np.ndarray, df: float, n_bins: int, fmax: float = 0.45) -> tuple:
+    """Where the comb's teeth fall in a spectrum of `n_bins` bins: (owner period of each tooth, teeth
+    per period, bin index and interpolation fraction on and half-way off each harmonic)."""
     counts = np.maximum(np.floor(fmax * periods).astype(np.int64), 1)  # teeth per period (k/T <= fmax)
     owner = np.repeat(np.arange(periods.size), counts)
     k = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts) + 1.0
     inv = 1.0 / (periods[owner] * df)
-    last = power.size - 1
+    last = n_bins - 1
 
-    def at(pos: np.ndarray) -> np.ndarray:
+    def at(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         np.clip(pos, 0, last - 1e-9, out=pos)
         i = pos.astype(np.int64)
-        frac = pos - i
-        return power[i] * (1.0 - frac) + power[np.minimum(i + 1, last)] * frac
+        return i, pos - i
 
-    diff = at(k * inv) - at((k + 0.5) * inv)
-    return np.bincount(owner, weights=diff, minlength=periods.size) / counts
+    return (owner, counts, *at(k * inv), *at((k + 0.5) * inv))
+
+
+@functools.lru_cache(maxsize=32)
+def _coarse_comb_plan(lo: float, hi: float, step: float, df: float, n_bins: int) -> tuple[np.ndarray, tuple]:
+    """The coarse period grid of `_basic_period` and its comb plan: the same few (grid, spectrum
+    size) pairs recur image after image, so the plan is built once for each."""
+    periods = np.exp(np.arange(math.log(lo), math.log(hi), step))
+    return periods, _comb_plan(periods, df, n_bins)
+
+
+def _apply_comb(power: np.ndarray, plan: tuple) -> np.ndarray:
+    owner, counts, i_on, f_on, i_off, f_off = plan
+    last = power.size - 1
+    on = power[i_on] * (1.0 - f_on) + power[np.minimum(i_on + 1, last)] * f_on
+    off = power[i_off] * (1.0 - f_off) + power[np.minimum(i_off + 1, last)] * f_off
+    return np.bincount(owner, weights=on - off, minlength=counts.size) / counts
 
 
 def _basic_period(hp: np.ndarray, lo: float = 2.5, hi: float = 125.0) -> tuple[float | None, float]:
@@ -224,8 +244,8 @@ def _basic_period(hp: np.ndarray, lo: float = 2.5, hi: float = 125.0) -> tuple[f
         return None, 0.0
     power, df = _power_spectrum(hp)
     total = float(power[int(0.01 / df) :].mean()) + 1e-12
-    periods = np.exp(np.arange(math.log(lo), math.log(hi), 0.002))
-    score = _comb_score(power, df, periods)
+    periods, plan = _coarse_comb_plan(float(lo), float(hi), 0.002, df, power.size)
+    score = _apply_comb(power, plan)
     i = int(np.argmax(score))
     if score[i] <= 0:
         return None, 0.0
