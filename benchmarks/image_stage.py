@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/image_stage.py --patients 574 [--workdir DIR] [--workers N]
 
-Generates N demo patients with images (unless the workdir already has them), then times
+Generates N demo patients with images (unless the workdir already has them; `cardioml demo-data` in
+a subprocess), then times
   1. the bare loop: decode, grayscale, threshold, encode, one process;
-  2. the image stage (preprocess, calibrate, digitize, QC, index, signals) on every core, cold;
+  2. the image stage (preprocess, calibrate, digitize, QC, index, signals) on every core, cold, in a
+     fresh process, so its CPU and peak memory are its own;
 and prints images/s for both, their ratio, and peak memory (resident set) of the stage's parent
 and of its largest worker. Run it at 574 and at 5,740 patients to see memory stay flat.
 """
@@ -12,8 +14,10 @@ and of its largest worker. Run it at 574 and at 5,740 patients to see memory sta
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,24 +38,47 @@ def bare_opencv_loop(paths: list[Path]) -> float:
     return time.perf_counter() - started
 
 
-def main() -> int:
-    from cardioml_pipeline.demo.clinical import generate_demo_patients, write_demo_dataset
-    from cardioml_pipeline.demo.images import write_demo_images
+def run_stage_measured(images_dir: Path, artifacts: Path, workers: int | None) -> dict:
+    """Run the image stage in this (fresh) process and measure it: wall time, CPU of this process
+    and of its workers, peak resident memory of this process and of its largest worker."""
     from cardioml_pipeline.ecg_images.processing import run_image_stage
 
+    started = time.perf_counter()
+    _, summary = run_image_stage(images_dir, artifacts, known_patients=None, workers=workers)
+    seconds = time.perf_counter() - started
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "seconds": seconds,
+        "workers": summary.workers,
+        "processed": summary.processed,
+        "rejected": summary.rejected,
+        "qc_failed": summary.qc_failed,
+        "parent_cpu": own.ru_utime + own.ru_stime,
+        "worker_cpu": children.ru_utime + children.ru_stime,
+        "parent_peak_mb": own.ru_maxrss / 1024,
+        "worker_peak_mb": children.ru_maxrss / 1024,
+    }
+
+
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--patients", type=int, default=574)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--stage-only", nargs=2, metavar=("IMAGES_DIR", "ARTIFACTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.stage_only:  # the child process that runs the stage (clean memory and CPU accounting)
+        print(json.dumps(run_stage_measured(Path(args.stage_only[0]), Path(args.stage_only[1]), args.workers)))
+        return 0
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cardioml-bench-"))
     data = workdir / f"demo_{args.patients}_{args.seed}"
     if not (data / "ECG_Images").exists() or not any((data / "ECG_Images").iterdir()):
         started = time.perf_counter()
-        write_demo_dataset(data, patients=args.patients, seed=args.seed)
-        write_demo_images(data, generate_demo_patients(args.patients, args.seed), seed=args.seed, workers=args.workers)
+        command = [sys.executable, "-m", "cardioml_pipeline.cli", "demo-data", "--patients", str(args.patients), "--seed", str(args.seed), "--out", str(data)]
+        subprocess.run(command + (["--workers", str(args.workers)] if args.workers else []), check=True)
         print(f"generated {args.patients} patients with images in {time.perf_counter() - started:.1f}s")
     paths = sorted((data / "ECG_Images").glob("*.png"))
     megapixels = sum(int(np.prod(cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape[:2])) for p in paths[:50]) / max(1, min(50, len(paths))) / 1e6
@@ -59,25 +86,18 @@ def main() -> int:
     bare_seconds = bare_opencv_loop(paths)
     artifacts = workdir / "artifacts"
     shutil.rmtree(artifacts, ignore_errors=True)
-    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
-    _, summary = run_image_stage(data / "ECG_Images", artifacts, known_patients=None, workers=args.workers)
-    stage_seconds = time.perf_counter() - started
-    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    parent_cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
-    worker_cpu = children.ru_utime + children.ru_stime
-    parent_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    worker_peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    command = [sys.executable, __file__, "--stage-only", str(data / "ECG_Images"), str(artifacts)]
+    out = subprocess.run(command + (["--workers", str(args.workers)] if args.workers else []), check=True, capture_output=True, text=True)
+    stage = json.loads(out.stdout.strip().splitlines()[-1])
 
     n = len(paths)
     print(f"images: {n} ({args.patients} patients), mean {megapixels:.2f} MP per image")
     print(f"bare OpenCV loop (1 process):    {bare_seconds:8.1f} s  {n / bare_seconds:8.1f} images/s")
-    print(f"image stage ({summary.workers} workers):         {stage_seconds:8.1f} s  {n / stage_seconds:8.1f} images/s")
-    print(f"stage time / bare loop time:     {stage_seconds / bare_seconds:8.2f}x")
-    print(f"processed {summary.processed}, rejected {summary.rejected}, failed QC {summary.qc_failed}")
-    print(f"stage CPU: parent {parent_cpu:.1f} s, workers {worker_cpu:.1f} s ({worker_cpu / max(n, 1) * 1000:.1f} ms per image)")
-    print(f"peak RSS: parent {parent_peak_mb:.0f} MB, largest worker {worker_peak_mb:.0f} MB")
+    print(f"image stage ({stage['workers']} workers):         {stage['seconds']:8.1f} s  {n / stage['seconds']:8.1f} images/s")
+    print(f"stage time / bare loop time:     {stage['seconds'] / bare_seconds:8.2f}x")
+    print(f"processed {stage['processed']}, rejected {stage['rejected']}, failed QC {stage['qc_failed']}")
+    print(f"stage CPU: parent {stage['parent_cpu']:.1f} s, workers {stage['worker_cpu']:.1f} s ({stage['worker_cpu'] / max(n, 1) * 1000:.1f} ms per image)")
+    print(f"peak RSS: parent {stage['parent_peak_mb']:.0f} MB, largest worker {stage['worker_peak_mb']:.0f} MB")
     return 0
 
 

@@ -54,7 +54,10 @@ def test_amplitudes_are_physiological():
 
 @pytest.mark.parametrize(
     "findings,hr,lo,hi",
-    [([], 72, 65, 80), (["non_cardiac"], 95, 86, 104), (["tachycardia"], 80, 100, 140), (["sinus_bradycardia"], 75, 38, 60)],
+    [
+        ([], 72, 65, 80), ([], 50, 44, 56), (["non_cardiac"], 95, 86, 104), (["tachycardia"], 80, 100, 140),
+        (["sinus_bradycardia"], 75, 38, 60), (["non_cardiac"], 50, 58, 72), (["ischemia"], 120, 88, 102),
+    ],
 )
 def test_rate_follows_pulse_and_findings(findings, hr, lo, hi):
     rr = _rr(synthesize_12_lead(findings, hr, seed=2)["II"])
@@ -74,6 +77,14 @@ def test_atrial_fibrillation_is_irregular_and_sinus_is_not():
     sinus = [cv(_rr(synthesize_12_lead([], 90, seed=k)["II"])) for k in range(3)]
     assert min(af) > 0.1
     assert max(sinus) < 0.06
+
+
+def test_ventricular_tachycardia_on_short_strips():
+    """The demo renders 5 s strips at normal rates: a run of non-sustained VT must fit in them."""
+    for seed in range(40):
+        sig = synthesize_12_lead(["ventricular_tachycardia"], 80.0, seed=seed, duration_s=5.0)
+        assert sig["II"].size == 5 * FS and np.isfinite(sig["II"]).all()
+        assert detect_beats(sig["II"], FS).size >= 2  # at least the wide VT complexes stand out
 
 
 def test_premature_beats_present():

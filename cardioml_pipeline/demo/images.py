@@ -23,7 +23,6 @@ SIGNAL_FS = 500
 # Per-lead strips like a printed 12-lead ECG: 5 s, longer when the rate is slow, so that every
 # strip holds at least four beats (the published images are cropped to >= 4 beats).
 MIN_SECONDS, MAX_SECONDS, MIN_BEATS = 5.0, 10.0, 4.5
-SIGNAL_SECONDS = MAX_SECONDS  # the longest strip
 # Scan-style PNGs are stored at 32 levels per channel: 8-bit scanner gradients made each image
 # ~0.9 MB (6 GB for 574 patients); posterized they are ~4x smaller and digitize the same.
 POSTERIZE_STEP = 8

@@ -44,8 +44,9 @@ left_anterior_fascicular_block: frontal QRS axis -45..-75 degrees; prolonged_qt:
 elevation with reciprocal depression, Q waves and hyperacute T in a random territory (anterior,
 inferior, lateral); first_degree_av_block: PR 220-340 ms; av_block: Mobitz I, Mobitz II, 2:1 or
 complete block (chosen from the rate); sinoatrial_block: 1-2 dropped P-QRS-T (pause = 2 RR);
-asystole: no QRS (P waves only, or a flat line). Unlabelled and non_cardiac patients get normal
-sinus rhythm at their pulse rate.
+asystole: no QRS (P waves only, or a flat line). Unlabelled patients get sinus rhythm at their
+pulse rate; labelled ones without a rate or rhythm finding (non_cardiac, blocks, ischemia, ...)
+sinus rhythm at their pulse rate brought into 60-100 bpm, as the experts' labels imply.
 
 Everything random comes from ``numpy.random.default_rng(seed)``: same arguments, same output.
 """
@@ -78,6 +79,9 @@ _CHEST_Y = np.array([0.0, 0.0, 0.05, 0.1, 0.15, 0.15])
 
 _FAST = {"tachycardia", "sinus_tachycardia"}
 _SLOW = {"sinus_bradycardia", "bradycardia"}
+# findings whose rhythm sets its own rate; with none of these (nor a rate finding) a labelled ECG is
+# sinus rhythm at 60-100 bpm: outside that range the experts would have labelled it brady/tachycardia
+_OWN_RATE = _FAST | _SLOW | {"atrial_fibrillation", "atrial_flutter", "ventricular_tachycardia", "av_block", "asystole"}
 
 
 def projection_matrix() -> np.ndarray:
@@ -235,6 +239,11 @@ def _rate(f: set[str], hr: float | None, rng: np.random.Generator) -> float:
         hr = float(rng.uniform(104, 135))
     if f & _SLOW and hr >= 60:
         hr = float(rng.uniform(42, 58))
+    if f and not f & _OWN_RATE:
+        if hr < 60:
+            hr = float(rng.uniform(60, 70))
+        elif hr > 100:
+            hr = float(rng.uniform(90, 100))
     return float(np.clip(hr, 25, 240))
 
 
@@ -262,7 +271,9 @@ def _schedule(f: set[str], hr: float, qrs_class: str, pr: float, duration: float
         # a run of non-sustained VT inside sinus rhythm
         s.p_onsets = []
         sinus_rr = 60.0 / float(rng.uniform(70, 95))
-        start = float(rng.uniform(2.5, duration - 4.0))
+        # the run starts 2.5 s in on a 10 s strip; on a short strip (5 s) as early as it must
+        earliest = min(2.5, 0.25 * duration)
+        start = float(rng.uniform(earliest, max(earliest, duration - 4.0)))
         n_run = int(rng.integers(4, 9))
         t = t0 + rng.uniform(0, sinus_rr)
         while t + pr < start:
