@@ -10,6 +10,8 @@ export CARDIOML_WAREHOUSE ?= $(CURDIR)/data/warehouse/cardioml.duckdb
 export CARDIOML_ARTIFACTS_DIR ?= $(CURDIR)/data/artifacts
 DEMO_PATIENTS ?= 574
 DEMO_SEED ?= 0
+# bumped when the generator's output changes, so `make demo` writes the demo data again
+DEMO_VERSION := 2
 PYTEST_ARGS ?=
 
 .PHONY: install demo materialize ui test lock clean-data
@@ -25,11 +27,11 @@ install: $(VENV)/.installed
 # The demo dataset is generated once per (patients, seed); delete data/demo to regenerate.
 demo: install
 	mkdir -p $(DAGSTER_HOME)
-	@if [ -f $(CARDIOML_DATA_DIR)/.demo-$(DEMO_PATIENTS)-$(DEMO_SEED) ]; then \
+	@if [ -f $(CARDIOML_DATA_DIR)/.demo-$(DEMO_PATIENTS)-$(DEMO_SEED)-v$(DEMO_VERSION) ]; then \
 	  echo "demo dataset already in $(CARDIOML_DATA_DIR) ($(DEMO_PATIENTS) patients, seed $(DEMO_SEED))"; \
 	else \
 	  $(BIN)/cardioml demo-data --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED) --out $(CARDIOML_DATA_DIR) && \
-	  touch $(CARDIOML_DATA_DIR)/.demo-$(DEMO_PATIENTS)-$(DEMO_SEED); \
+	  touch $(CARDIOML_DATA_DIR)/.demo-$(DEMO_PATIENTS)-$(DEMO_SEED)-v$(DEMO_VERSION); \
 	fi
 	$(MAKE) --no-print-directory materialize
 

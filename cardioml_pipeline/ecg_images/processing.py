@@ -231,27 +231,39 @@ def run_image_stage(
     layout = ArtifactLayout(artifacts_root)
     version = processing_version()
     previous = read_index(layout)
-    previous_by_path = {row["source_path"]: row for row in previous.iter_rows(named=True)}
+    # only what the reuse decision needs, as tuples: full row dicts for 70,000 images cost ~200 MB
+    previous_by_path = {
+        path: _PreviousRow(*values)
+        for path, *values in previous.select(
+            "source_path", "processing_version", "reject_reason", "processed_path", "source_size_bytes", "source_mtime_ns", "source_sha256"
+        ).iter_rows()
+    }
     files = list_image_files(images_dir)
     summary = StageSummary(images_found=len(files))
     workers = workers or max(1, os.cpu_count() or 1)
     summary.workers = workers
 
-    rows: dict[str, dict] = {}
+    # Index rows are kept columnar (Polars chunks of a few thousand rows), not as one dict per image,
+    # so the run's own memory stays small however many images there are.
+    chunks = _RowChunks()
+    reused_paths: list[str] = []
+    reused_mtimes: list[int] = []
     to_process: dict[int, list[ImageFile]] = {}
     for item in files:
         if item.reject_reason is not None:
-            rows[item.relative_path] = reject_row(item, item.reject_reason)
+            chunks.add(reject_row(item, item.reject_reason))
             continue
         if known_patients is not None and item.file_number not in known_patients:
-            rows[item.relative_path] = reject_row(item, UNKNOWN_PATIENT.format(item.file_number))
+            chunks.add(reject_row(item, UNKNOWN_PATIENT.format(item.file_number)))
             continue
         old = previous_by_path.get(item.relative_path)
         if old is not None and _reusable(old, item, version, layout, images_dir):
-            rows[item.relative_path] = old | {"source_mtime_ns": item.mtime_ns}
+            reused_paths.append(item.relative_path)
+            reused_mtimes.append(item.mtime_ns)
             summary.reused += 1
             continue
         to_process.setdefault(item.file_number, []).append(item)
+    del previous_by_path
 
     # Leads each patient has now: a lead that disappeared is dropped from the patient's signal file.
     current_leads: dict[int, set[str]] = {}
@@ -273,7 +285,7 @@ def run_image_stage(
     done_count = 0
     for task, (patient_rows, written) in results:
         for row in patient_rows:
-            rows[row["source_path"]] = row
+            chunks.add(row)
             summary.processed += row["reject_reason"] is None
         summary.patients_written += written
         done_count += len(task.items)
@@ -288,7 +300,14 @@ def run_image_stage(
             if set(stored["lead"].to_list()) - current_leads.get(file_number, set()):
                 summary.patients_written += write_patient_signals(layout, file_number, [], current_leads.get(file_number, set()))
 
-    index = pl.DataFrame([rows[item.relative_path] for item in files], schema=INDEX_SCHEMA) if files else pl.DataFrame(schema=INDEX_SCHEMA)
+    reused = previous.join(
+        pl.DataFrame({"source_path": reused_paths, "_mtime": reused_mtimes}, schema={"source_path": pl.String, "_mtime": pl.Int64}),
+        on="source_path",
+        how="inner",
+    ).with_columns(pl.col("_mtime").alias("source_mtime_ns")).drop("_mtime")
+    del previous
+    # one row per file, in the files' (sorted path) order
+    index = pl.concat([*chunks.frames(), reused.select(list(INDEX_SCHEMA))], how="vertical").sort("source_path")
     atomic_write_parquet(layout.index_path, index, INDEX_DESCRIPTIONS)
     summary.rejected = index.filter(pl.col("reject_reason").is_not_null()).height
     summary.qc_failed = index.filter(pl.col("reject_reason").is_null() & ~pl.col("qc_passed")).height
@@ -299,18 +318,46 @@ def run_image_stage(
     return index, summary
 
 
-def _reusable(old: dict, item: ImageFile, version: str, layout: ArtifactLayout, images_dir: Path) -> bool:
+@dataclass(frozen=True)
+class _PreviousRow:
+    processing_version: str | None
+    reject_reason: str | None
+    processed_path: str | None
+    source_size_bytes: int | None
+    source_mtime_ns: int | None
+    source_sha256: str | None
+
+
+class _RowChunks:
+    """Index rows gathered into Polars frames of `size` rows."""
+
+    def __init__(self, size: int = 2000):
+        self.size = size
+        self.pending: list[dict] = []
+        self.done: list[pl.DataFrame] = []
+
+    def add(self, row: dict) -> None:
+        self.pending.append(row)
+        if len(self.pending) >= self.size:
+            self.done.append(pl.DataFrame(self.pending, schema=INDEX_SCHEMA))
+            self.pending = []
+
+    def frames(self) -> list[pl.DataFrame]:
+        return [*self.done, pl.DataFrame(self.pending, schema=INDEX_SCHEMA)]
+
+
+def _reusable(old: _PreviousRow, item: ImageFile, version: str, layout: ArtifactLayout, images_dir: Path) -> bool:
     """Same bytes (size and mtime unchanged, or the same sha256) under the same processing version,
     processed before, and its artifacts still on disk."""
-    if old.get("processing_version") != version or old.get("reject_reason") is not None:
+    if old.processing_version != version or old.reject_reason is not None:
         return False
-    if old.get("processed_path") is None or not (layout.root / old["processed_path"]).exists():
+    if old.processed_path is None or not (layout.root / old.processed_path).exists():
         return False
     if not layout.signal_path(item.file_number).exists():
         return False
-    if old.get("source_size_bytes") != item.size_bytes:
+    if old.source_size_bytes != item.size_bytes:
         return False
-    if old.get("source_mtime_ns") == item.mtime_ns:
+    if old.source_mtime_ns == item.mtime_ns:
         return True
     # touched but maybe not changed: compare content
-    return sha256_bytes((images_dir / item.relative_path).read_bytes()) == old.get("source_sha256")
+    return sha256_bytes((images_dir / item.relative_path).read_bytes()) == old.source_sha256
