@@ -26,7 +26,6 @@ from cardioml_pipeline.ecg_images.index import (
     INDEX_DESCRIPTIONS,
     INDEX_SCHEMA,
     QC_METRICS,
-    SIGNAL_SCHEMA,
     ArtifactLayout,
     atomic_write_arrow,
     atomic_write_bytes,
