@@ -220,7 +220,7 @@ def _comb_plan(periods: np.ndarray, df: float, n_bins: int, fmax: float = 0.45) 
     return (owner, counts, *at(k * inv), *at((k + 0.5) * inv))
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=40)
 def _coarse_comb_plan(lo: float, hi: float, step: float, df: float, n_bins: int) -> tuple[np.ndarray, tuple]:
     """The coarse period grid of `_basic_period` and its comb plan: the same few (grid, spectrum
     size) pairs recur image after image, so the plan is built once for each."""
@@ -244,8 +244,12 @@ def _basic_period(hp: np.ndarray, lo: float = 2.5, hi: float = 125.0) -> tuple[f
         return None, 0.0
     power, df = _power_spectrum(hp)
     total = float(power[int(0.01 / df) :].mean()) + 1e-12
-    periods, plan = _coarse_comb_plan(float(lo), float(hi), 0.002, df, power.size)
-    score = _apply_comb(power, plan)
+    # the plan is built for a grid up to `hi` rounded up to a multiple of 8 px (few distinct plans:
+    # row profiles have an `hi` of their own per image height), and cut back to the periods < hi:
+    # the same points as a grid built up to `hi` itself
+    n_periods = np.arange(math.log(lo), math.log(hi), 0.002).size
+    periods, plan = _coarse_comb_plan(float(lo), float(8 * math.ceil(hi / 8)), 0.002, df, power.size)
+    periods, score = periods[:n_periods], _apply_comb(power, plan)[:n_periods]
     i = int(np.argmax(score))
     if score[i] <= 0:
         return None, 0.0
