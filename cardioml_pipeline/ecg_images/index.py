@@ -63,8 +63,7 @@ SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "processing_version": pl.String,
 }
 
-_ARROW_TYPES = pl.DataFrame(schema=SIGNAL_SCHEMA).to_arrow().schema
-_ARROW_TYPES = {field.name: field.type for field in _ARROW_TYPES}
+_ARROW_TYPES = {field.name: field.type for field in pl.DataFrame(schema=SIGNAL_SCHEMA).to_arrow().schema}
 
 INDEX_DESCRIPTIONS = {
     "file_number": "Patient file number parsed from the file name.",
@@ -119,13 +118,8 @@ def _with_descriptions(table: pa.Table, descriptions: dict[str, str]) -> pa.Tabl
 
 def atomic_write_parquet(path: Path, frame: pl.DataFrame, descriptions: dict[str, str] | None = None) -> None:
     """Write to a temporary file beside the target, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     table = frame.to_arrow()
-    if descriptions:
-        table = _with_descriptions(table, descriptions)
-    pq.write_table(table, temporary, compression="zstd")
-    os.replace(temporary, path)
+    atomic_write_arrow(path, _with_descriptions(table, descriptions) if descriptions else table)
 
 
 def signal_table(records: list[dict]) -> pa.Table:
@@ -136,7 +130,7 @@ def signal_table(records: list[dict]) -> pa.Table:
     np.cumsum([s.size for s in signals], out=offsets[1:])
     values = np.concatenate(signals) if signals else np.zeros(0, np.float32)
     columns = {}
-    for name, dtype in SIGNAL_SCHEMA.items():
+    for name in SIGNAL_SCHEMA:
         if name == "signal_mv":
             columns[name] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
         else:
@@ -145,7 +139,7 @@ def signal_table(records: list[dict]) -> pa.Table:
 
 
 def atomic_write_arrow(path: Path, table: pa.Table) -> None:
-    """`atomic_write_parquet` for an Arrow table."""
+    """Write an Arrow table as Parquet to a temporary file beside the target, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     pq.write_table(table, temporary, compression="zstd")

@@ -34,6 +34,7 @@ from cardioml_pipeline.ecg_images.index import (
     read_patient_signals,
     signal_table,
 )
+from cardioml_pipeline.ecg_images.version import PROCESSING_VERSION
 
 UNKNOWN_PATIENT = "patient {} is not in the clinical tables (staging.patients)"
 # QC findings that mean there is nothing to digitize: the file is rejected, not just flagged.
@@ -72,8 +73,6 @@ class StageSummary:
 
 
 def processing_version() -> str:
-    from cardioml_pipeline.ecg_images.version import PROCESSING_VERSION
-
     return PROCESSING_VERSION
 
 
