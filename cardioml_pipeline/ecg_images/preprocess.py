@@ -129,9 +129,8 @@ def _darkness(channel: np.ndarray, k: int) -> np.ndarray:
     bg = cv2.dilate(channel, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     bg = cv2.blur(bg, (k, k))
     ratio = cv2.divide(channel, bg, scale=1.0, dtype=cv2.CV_32F)  # 0 where the paper level is 0 (black)
-    d = np.subtract(np.float32(1.0), ratio, out=ratio)
-    cv2.threshold(d, 0.0, 0.0, cv2.THRESH_TOZERO, dst=d)  # clip to [0, 1] (OpenCV: one pass each)
-    cv2.threshold(d, 1.0, 1.0, cv2.THRESH_TRUNC, dst=d)
+    d = np.subtract(np.float32(1.0), ratio, out=ratio)  # <= 1 already: the ratio is never negative
+    cv2.threshold(d, 0.0, 0.0, cv2.THRESH_TOZERO, dst=d)  # and >= 0
     return d
 
 
@@ -471,7 +470,7 @@ def binarize(d_ink: np.ndarray, remove_grid: bool, px_per_mm: float | None) -> t
     lo = max(0.15, min(grid_level + 0.12, 0.5))
     strong = float(np.clip(otsu / 255.0, lo, max(lo, 0.55))) * 255.0
     weak = max(0.6 * strong, (grid_level + 0.06) * 255.0)
-    weak_mask = (u8 >= weak).astype(np.uint8)
+    _, weak_mask = cv2.threshold(u8, math.ceil(weak) - 1, 1, cv2.THRESH_BINARY)  # u8 >= weak, in one pass
     n, labels, stats = label_components(weak_mask)
     if n <= 1:
         return np.zeros(u8.shape, np.uint8), 0.0, None

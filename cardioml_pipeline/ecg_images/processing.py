@@ -181,7 +181,7 @@ def write_patient_signals(layout: ArtifactLayout, file_number: int, fresh: list[
     path = layout.signal_path(file_number)
     fresh = sorted(fresh, key=lambda record: record["lead"])
     if fresh and not path.exists():  # the common case, a new patient: straight to Arrow, no merge
-        atomic_write_arrow(path, signal_table(fresh))
+        atomic_write_arrow(path, signal_table(fresh), use_dictionary=False)
         return True
     fresh_leads = {record["lead"] for record in fresh}
     kept = read_patient_signals(layout, file_number).filter(
@@ -189,7 +189,7 @@ def write_patient_signals(layout: ArtifactLayout, file_number: int, fresh: list[
     )
     frame = pl.concat([kept, pl.from_arrow(signal_table(fresh))], how="vertical") if fresh else kept
     if frame.height:
-        atomic_write_parquet(path, frame.sort("lead"))
+        atomic_write_parquet(path, frame.sort("lead"), use_dictionary=False)
         return True
     if path.exists():
         path.unlink()

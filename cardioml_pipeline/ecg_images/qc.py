@@ -49,8 +49,25 @@ MIN_QRS_SLOPE_MV_S = 3.0  # smoothed |dV/dt| a QRS must reach (P and T waves sta
 
 
 @functools.lru_cache(maxsize=8)
-def _qrs_band_filter(fs: int) -> np.ndarray:
-    return sps.butter(2, [5.0, 30.0], btype="bandpass", fs=fs, output="sos")
+def _qrs_band_filter(fs: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The QRS band-pass as second-order sections, its step-response initial state (`sosfilt_zi`)
+    and the edge length `sosfiltfilt` pads with by default (3 x the filter's tap count)."""
+    sos = sps.butter(2, [5.0, 30.0], btype="bandpass", fs=fs, output="sos")
+    taps = 2 * sos.shape[0] + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
+    return sos, sps.sosfilt_zi(sos), 3 * taps
+
+
+def _zero_phase_band_pass(x: np.ndarray, fs: int) -> np.ndarray:
+    """`scipy.signal.sosfiltfilt(sos, x)` with its defaults (odd extension, 3 x taps), bit for bit,
+    with the filter's initial state computed once per rate instead of once per call (it solves a
+    linear system: half the cost of the call on a 10 s lead). ValueError when x is too short."""
+    sos, zi, edge = _qrs_band_filter(fs)
+    if x.size <= edge:
+        raise ValueError(f"signal of {x.size} samples is too short for the filter's {edge}-sample edge")
+    extended = np.concatenate((2 * x[0] - x[edge:0:-1], x, 2 * x[-1] - x[-2 : -(edge + 2) : -1]))
+    forward, _ = sps.sosfilt(sos, extended, zi=zi * extended[0])
+    backward, _ = sps.sosfilt(sos, forward[::-1], zi=zi * forward[-1])
+    return backward[::-1][edge:-edge]
 
 
 def detect_beats(sig: np.ndarray, fs: int) -> np.ndarray:
@@ -62,9 +79,8 @@ def detect_beats(sig: np.ndarray, fs: int) -> np.ndarray:
     x = np.asarray(sig, dtype=np.float64)
     if x.size < int(0.6 * fs) or not np.all(np.isfinite(x)):
         return np.zeros(0, int)
-    sos = _qrs_band_filter(fs)
     try:
-        bp = sps.sosfiltfilt(sos, x - np.median(x))
+        bp = _zero_phase_band_pass(x - np.median(x), fs)
     except ValueError:
         return np.zeros(0, int)
     env = np.abs(np.gradient(bp)) * fs  # mV/s
