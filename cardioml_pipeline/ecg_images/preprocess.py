@@ -485,14 +485,33 @@ def binarize(d_ink: np.ndarray, remove_grid: bool, px_per_mm: float | None) -> t
     return mask, dark, (labels, stats, keep)
 
 
+FEW_COMPONENTS = 8  # up to this many, component statistics are measured one component at a time
+
+
 def label_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """8-connected components of a 0/1 mask: (count, labels, stats). 16-bit labels when they fit:
-    OpenCV's labelling with statistics is about 3x faster with them; it raises (never wraps) when
-    there are more than 65,534 components, and then 32-bit labels are used."""
+    """8-connected components of a 0/1 mask: (count, labels, stats as OpenCV lays them out; row 0,
+    the background, is the whole image).
+
+    16-bit labels when they fit: OpenCV's labelling is about 3x faster with them; it raises (never
+    wraps) when there are more than 65,534 components, and then 32-bit labels are used. OpenCV's
+    statistics pass visits every pixel, background included, and costs twice the labelling; a lead's
+    ink is usually one to three components, so up to `FEW_COMPONENTS` the statistics come from one
+    bounding box and one pixel count per component instead (the same numbers, in half the time)."""
     try:
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
+        n, labels = cv2.connectedComponents(mask, connectivity=8, ltype=cv2.CV_16U)
     except cv2.error:
         n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_32S)
+        return n, labels, stats
+    if n - 1 > FEW_COMPONENTS:
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
+        return n, labels, stats
+    h, w = mask.shape
+    stats = np.empty((n, 5), np.int32)
+    for label in range(1, n):
+        component = cv2.compare(labels, label, cv2.CMP_EQ)
+        x, y, width, height = cv2.boundingRect(component)
+        stats[label] = (x, y, width, height, cv2.countNonZero(component))
+    stats[0] = (0, 0, w, h, h * w - int(stats[1:, cv2.CC_STAT_AREA].sum()))
     return n, labels, stats
 
 
