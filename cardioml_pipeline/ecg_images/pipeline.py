@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from cardioml_pipeline.ecg_images import qc as Q
@@ -136,7 +137,7 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
     r1 = min(h, int(bottoms.max()) + m + 1) if bottoms.size else h
     c0, c1 = max(0, x0 - m), min(w, x1 + m + 1)
     crop = mask[r0:r1, c0:c1]
-    processed = np.where(crop > 0, 0, 255).astype(np.uint8)
+    processed = cv2.compare(crop, 0, cv2.CMP_EQ)  # ink (1) -> 0, paper (0) -> 255
 
     reasons = Q.verdict(metrics)
     return ProcessedLead(

