@@ -1,6 +1,6 @@
 """Benchmark the image stage against a bare OpenCV loop over the same files, in one run.
 
-    .venv/bin/python benchmarks/image_stage.py --patients 574 [--workdir DIR] [--workers N]
+    .venv/bin/python benchmarks/image_stage.py --patients 574 [--workdir DIR] [--workers N] [--repeat K]
 
 Generates N demo patients with images (unless the workdir already has them; `cardioml demo-data` in
 a subprocess), then times
@@ -8,7 +8,9 @@ a subprocess), then times
   2. the image stage (preprocess, calibrate, digitize, QC, index, signals) on every core, cold, in a
      fresh process, so its CPU and peak memory are its own;
 and prints images/s for both, their ratio, and peak memory (resident set) of the stage's parent
-and of its largest worker. Run it at 574 and at 5,740 patients to see memory stay flat.
+and of its largest worker (of the last run). Each stage run is bracketed by two bare loops and
+compared with their mean; `--repeat K` runs the stage K times and reports the median ratio.
+Run it at 574 and at 5,740 patients to see memory stay flat.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--repeat", type=int, default=1, help="stage runs, each bracketed by bare loops (the median ratio is reported)")
     parser.add_argument("--stage-only", nargs=2, metavar=("IMAGES_DIR", "ARTIFACTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage_only:  # the child process that runs the stage (clean memory and CPU accounting)
@@ -83,18 +86,27 @@ def main() -> int:
     paths = sorted((data / "ECG_Images").glob("*.png"))
     megapixels = sum(int(np.prod(cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape[:2])) for p in paths[:50]) / max(1, min(50, len(paths))) / 1e6
 
-    bare_seconds = bare_opencv_loop(paths)
-    artifacts = workdir / "artifacts"
-    shutil.rmtree(artifacts, ignore_errors=True)
-    command = [sys.executable, __file__, "--stage-only", str(data / "ECG_Images"), str(artifacts)]
-    out = subprocess.run(command + (["--workers", str(args.workers)] if args.workers else []), check=True, capture_output=True, text=True)
-    stage = json.loads(out.stdout.strip().splitlines()[-1])
-
+    # The machine may be shared: each stage run is bracketed by bare loops (before and after) and
+    # compared with their mean, so a drift in machine speed shows up instead of skewing the ratio.
     n = len(paths)
     print(f"images: {n} ({args.patients} patients), mean {megapixels:.2f} MP per image")
-    print(f"bare OpenCV loop (1 process):    {bare_seconds:8.1f} s  {n / bare_seconds:8.1f} images/s")
-    print(f"image stage ({stage['workers']} workers):         {stage['seconds']:8.1f} s  {n / stage['seconds']:8.1f} images/s")
-    print(f"stage time / bare loop time:     {stage['seconds'] / bare_seconds:8.2f}x")
+    artifacts = workdir / "artifacts"
+    command = [sys.executable, __file__, "--stage-only", str(data / "ECG_Images"), str(artifacts)]
+    bare = [bare_opencv_loop(paths)]
+    ratios = []
+    for repeat in range(args.repeat):
+        shutil.rmtree(artifacts, ignore_errors=True)  # a cold run: every image is processed
+        out = subprocess.run(command + (["--workers", str(args.workers)] if args.workers else []), check=True, capture_output=True, text=True)
+        stage = json.loads(out.stdout.strip().splitlines()[-1])
+        bare.append(bare_opencv_loop(paths))
+        bare_seconds = (bare[-2] + bare[-1]) / 2
+        ratios.append(stage["seconds"] / bare_seconds)
+        print(f"run {repeat + 1}/{args.repeat}:")
+        print(f"  bare OpenCV loop (1 process):    {bare[-2]:8.1f} s before, {bare[-1]:.1f} s after  {n / bare_seconds:8.1f} images/s")
+        print(f"  image stage ({stage['workers']} workers):         {stage['seconds']:8.1f} s  {n / stage['seconds']:8.1f} images/s")
+        print(f"  stage time / bare loop time:     {ratios[-1]:8.2f}x")
+    if args.repeat > 1:
+        print(f"stage time / bare loop time: median {float(np.median(ratios)):.2f}x over {args.repeat} runs ({', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"processed {stage['processed']}, rejected {stage['rejected']}, failed QC {stage['qc_failed']}")
     print(f"stage CPU: parent {stage['parent_cpu']:.1f} s, workers {stage['worker_cpu']:.1f} s ({stage['worker_cpu'] / max(n, 1) * 1000:.1f} ms per image)")
     print(f"peak RSS: parent {stage['parent_peak_mb']:.0f} MB, largest worker {stage['worker_peak_mb']:.0f} MB")

@@ -89,7 +89,7 @@ def trace_columns(
     right = lefts + widths - 1
     keep = np.r_[False, (right >= x0) & (lefts <= x1) & present[1:]]
     # usually every component overlaps the span: then the mask is the ink itself (no per-pixel lookup)
-    mask = (ink != 0).astype(np.uint8) if np.array_equal(keep, present) else keep[labels].astype(np.uint8)
+    mask = (ink != 0).view(np.uint8) if np.array_equal(keep, present) else keep[labels].view(np.uint8)
     mask[:, :x0] = 0
     mask[:, x1 + 1 :] = 0
     return x0, x1, mask

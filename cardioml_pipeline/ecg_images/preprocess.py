@@ -202,21 +202,29 @@ def _comb_score(power: np.ndarray, df: float, periods: np.ndarray, fmax: float =
     return _apply_comb(power, _comb_plan(np.asarray(periods, dtype=np.float64), df, power.size, fmax))
 
 
-def _comb_plan(periods: np.ndarray, df: float, n_bins: int, fmax: float = 0.45) -> tuple:
-    """Where the comb's teeth fall in a spectrum of `n_bins` bins: (owner period of each tooth, teeth
-    per period, bin index and interpolation fraction on and half-way off each harmonic)."""
+def _comb_plan(periods: np.ndarray, df: float, n_bins: int, fmax: float = 0.45) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the comb's teeth fall in a spectrum of `n_bins` bins, as one weighted gather: for each
+    tooth the two bins around its harmonic (linear interpolation, +) and the two around the point
+    half-way to the next harmonic (-), each weight divided by the period's tooth count. Returns
+    (bin indices, weights, offset of each period's first entry): the score of every period is then
+    one gather, one multiply and one segment sum (`_apply_comb`)."""
     counts = np.maximum(np.floor(fmax * periods).astype(np.int64), 1)  # teeth per period (k/T <= fmax)
     owner = np.repeat(np.arange(periods.size), counts)
     k = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts) + 1.0
     inv = 1.0 / (periods[owner] * df)
     last = n_bins - 1
+    share = 1.0 / counts[owner]
 
     def at(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         np.clip(pos, 0, last - 1e-9, out=pos)
         i = pos.astype(np.int64)
         return i, pos - i
 
-    return (owner, counts, *at(k * inv), *at((k + 0.5) * inv))
+    i_on, f_on = at(k * inv)
+    i_off, f_off = at((k + 0.5) * inv)
+    index = np.stack([i_on, np.minimum(i_on + 1, last), i_off, np.minimum(i_off + 1, last)], axis=1).ravel()
+    weight = np.stack([(1.0 - f_on) * share, f_on * share, (f_off - 1.0) * share, -f_off * share], axis=1).ravel()
+    return index.astype(np.intp), weight, 4 * (np.cumsum(counts) - counts)
 
 
 @functools.lru_cache(maxsize=40)
@@ -227,12 +235,9 @@ def _coarse_comb_plan(lo: float, hi: float, step: float, df: float, n_bins: int)
     return periods, _comb_plan(periods, df, n_bins)
 
 
-def _apply_comb(power: np.ndarray, plan: tuple) -> np.ndarray:
-    owner, counts, i_on, f_on, i_off, f_off = plan
-    last = power.size - 1
-    on = power[i_on] * (1.0 - f_on) + power[np.minimum(i_on + 1, last)] * f_on
-    off = power[i_off] * (1.0 - f_off) + power[np.minimum(i_off + 1, last)] * f_off
-    return np.bincount(owner, weights=on - off, minlength=counts.size) / counts
+def _apply_comb(power: np.ndarray, plan: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    index, weight, starts = plan
+    return np.add.reduceat(power[index] * weight, starts)  # every period has >= 1 tooth: no empty segment
 
 
 def _basic_period(hp: np.ndarray, lo: float = 2.5, hi: float = 125.0) -> tuple[float | None, float]:
