@@ -153,8 +153,8 @@ def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 4
         for c in multi:
             rows = np.flatnonzero(sub[:, c])
             cuts = np.flatnonzero(np.diff(rows) > max(1.0, thickness)) + 1
-            starts = np.r_[rows[0], rows[cuts]]
-            ends = np.r_[rows[cuts - 1], rows[-1]]
+            starts = np.concatenate((rows[:1], rows[cuts]))
+            ends = np.concatenate((rows[cuts - 1], rows[-1:]))
             if sc.size:
                 ref = float(np.interp(c, sc, centre_single))
             else:
@@ -165,6 +165,11 @@ def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 4
 
     y = _envelope_estimate(top, bottom, has, thickness, level_window)
     return Trace(x0, x1, y, has, np.where(has, top, -1).astype(int), np.where(has, bottom, -1).astype(int), thickness, mask)
+
+
+def _pad_edge(x: np.ndarray, k: int) -> np.ndarray:
+    """`np.pad(x, k, mode="edge")` for a 1-D array, without np.pad's per-call overhead (~30 us)."""
+    return np.concatenate((np.full(k, x[0]), x, np.full(k, x[-1])))
 
 
 def _envelope_estimate(top: np.ndarray, bottom: np.ndarray, has: np.ndarray, thickness: float, level_window: float = 41) -> np.ndarray:
@@ -189,7 +194,7 @@ def _envelope_estimate(top: np.ndarray, bottom: np.ndarray, has: np.ndarray, thi
     k = int(np.floor(r))
     opened = t + r
     closed = bt - r
-    tp, bp = np.pad(t, k, mode="edge"), np.pad(bt, k, mode="edge")  # neighbours beyond the ends: the ends
+    tp, bp = _pad_edge(t, k), _pad_edge(bt, k)  # neighbours beyond the ends: the ends
     for d in range(1, k + 1):
         bd = math.sqrt(max(r * r - d * d, 0.0))
         opened = np.maximum(opened, np.maximum(tp[k + d : k + d + n], tp[k - d : k - d + n]) + bd)
