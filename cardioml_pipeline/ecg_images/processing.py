@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +32,8 @@ from cardioml_pipeline.ecg_images.index import (
     atomic_write_arrow,
     atomic_write_bytes,
     atomic_write_parquet,
-    read_index,
     read_patient_signals,
+    scan_index,
     signal_table,
 )
 from cardioml_pipeline.ecg_images.version import PROCESSING_VERSION
@@ -230,22 +232,25 @@ def run_image_stage(
     started = time.perf_counter()
     layout = ArtifactLayout(artifacts_root)
     version = processing_version()
-    previous = read_index(layout)
-    # only what the reuse decision needs, as tuples: full row dicts for 70,000 images cost ~200 MB
+    # only what the reuse decision needs, as tuples (full row dicts for 70,000 images cost ~200 MB);
+    # the previous index itself stays on disk until the new one is composed
     previous_by_path = {
         path: _PreviousRow(*values)
-        for path, *values in previous.select(
-            "source_path", "processing_version", "reject_reason", "processed_path", "source_size_bytes", "source_mtime_ns", "source_sha256"
-        ).iter_rows()
+        for path, *values in scan_index(layout)
+        .select("source_path", "processing_version", "reject_reason", "processed_path", "source_size_bytes", "source_mtime_ns", "source_sha256")
+        .collect()
+        .iter_rows()
     }
     files = list_image_files(images_dir)
     summary = StageSummary(images_found=len(files))
     workers = workers or max(1, os.cpu_count() or 1)
     summary.workers = workers
 
-    # Index rows are kept columnar (Polars chunks of a few thousand rows), not as one dict per image,
-    # so the run's own memory stays small however many images there are.
-    chunks = _RowChunks()
+    # Index rows go to Parquet part files of a few thousand rows as they arrive, so the run's own
+    # process never holds them all; the index is composed from the parts at the end.
+    for stale in layout.base.glob(f"{_PARTS_PREFIX}*") if layout.base.exists() else []:
+        shutil.rmtree(stale, ignore_errors=True)  # left behind by a run that was killed
+    chunks = _RowChunks(layout.base / f"{_PARTS_PREFIX}{uuid.uuid4().hex}")
     reused_paths: list[str] = []
     reused_mtimes: list[int] = []
     to_process: dict[int, list[ImageFile]] = {}
@@ -300,15 +305,16 @@ def run_image_stage(
             if set(stored["lead"].to_list()) - current_leads.get(file_number, set()):
                 summary.patients_written += write_patient_signals(layout, file_number, [], current_leads.get(file_number, set()))
 
-    reused = previous.join(
-        pl.DataFrame({"source_path": reused_paths, "_mtime": reused_mtimes}, schema={"source_path": pl.String, "_mtime": pl.Int64}),
+    reused = scan_index(layout).join(
+        pl.LazyFrame({"source_path": reused_paths, "_mtime": reused_mtimes}, schema={"source_path": pl.String, "_mtime": pl.Int64}),
         on="source_path",
         how="inner",
     ).with_columns(pl.col("_mtime").alias("source_mtime_ns")).drop("_mtime")
-    del previous
-    # one row per file, in the files' (sorted path) order
-    index = pl.concat([*chunks.frames(), reused.select(list(INDEX_SCHEMA))], how="vertical").sort("source_path")
+    del reused_paths, reused_mtimes
+    # one row per file, in the files' (sorted path) order; collected before the old index is replaced
+    index = pl.concat([chunks.scan(), reused.select(list(INDEX_SCHEMA))], how="vertical").sort("source_path").collect(engine="streaming")
     atomic_write_parquet(layout.index_path, index, INDEX_DESCRIPTIONS)
+    chunks.remove()
     summary.rejected = index.filter(pl.col("reject_reason").is_not_null()).height
     summary.qc_failed = index.filter(pl.col("reject_reason").is_null() & ~pl.col("qc_passed")).height
     if summary.rejected:
@@ -328,22 +334,35 @@ class _PreviousRow:
     source_sha256: str | None
 
 
-class _RowChunks:
-    """Index rows gathered into Polars frames of `size` rows."""
+_PARTS_PREFIX = ".index-parts-"
 
-    def __init__(self, size: int = 2000):
+
+class _RowChunks:
+    """Index rows written to Parquet part files of `size` rows in `folder` (created on the first
+    one): the run's process holds at most one chunk of row dicts, however many images there are."""
+
+    def __init__(self, folder: Path, size: int = 2000):
+        self.folder = folder
         self.size = size
         self.pending: list[dict] = []
-        self.done: list[pl.DataFrame] = []
+        self.parts: list[Path] = []
 
     def add(self, row: dict) -> None:
         self.pending.append(row)
         if len(self.pending) >= self.size:
-            self.done.append(pl.DataFrame(self.pending, schema=INDEX_SCHEMA))
+            self.folder.mkdir(parents=True, exist_ok=True)
+            part = self.folder / f"part-{len(self.parts):05d}.parquet"
+            pl.DataFrame(self.pending, schema=INDEX_SCHEMA).write_parquet(part)
+            self.parts.append(part)
             self.pending = []
 
-    def frames(self) -> list[pl.DataFrame]:
-        return [*self.done, pl.DataFrame(self.pending, schema=INDEX_SCHEMA)]
+    def scan(self) -> pl.LazyFrame:
+        """Every row added so far."""
+        pending = pl.DataFrame(self.pending, schema=INDEX_SCHEMA).lazy()
+        return pl.concat([pl.scan_parquet(self.parts, schema=INDEX_SCHEMA), pending], how="vertical") if self.parts else pending
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _reusable(old: _PreviousRow, item: ImageFile, version: str, layout: ArtifactLayout, images_dir: Path) -> bool:
