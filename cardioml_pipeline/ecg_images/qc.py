@@ -13,8 +13,8 @@ Metrics (all floats, NaN when undefined):
   / 1.645, insensitive to the QRS.
 - ``beats_found`` and ``heart_rate_bpm``: QRS complexes found on the digitized signal (`detect_beats`)
   and 60 / median RR (NaN with fewer than two beats).
-- ``image_noise``: robust std of the paper's darkness / median darkness of the ink: how close the
-  X
+- ``image_noise``: standard deviation of the paper's darkness / median darkness of the ink: how close
+  the paper's noise comes to the trace's contrast (above ``MAX_IMAGE_NOISE`` the trace cannot be
   separated reliably from noise blobs).
 - ``clipping``: fraction of trace columns whose ink touches the top or bottom image border.
 - ``skew_deg``: rotation found (and undone) from the grid; 0 without a grid.
