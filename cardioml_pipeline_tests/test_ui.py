@@ -299,12 +299,17 @@ class Chromium:
         deadline = time.monotonic() + timeout_s
         value = None
         while time.monotonic() < deadline:
-            self.evaluate(DISMISS_DIALOG)
-            value = self.evaluate(expression)
-            if value:
-                return value
+            try:
+                self.evaluate(DISMISS_DIALOG)
+                value = self.evaluate(expression)
+            except RuntimeError as error:  # mid-navigation the page may have no body yet: poll again
+                value = f"<{error}>"
+            else:
+                if value:
+                    return value
             time.sleep(0.5)
-        raise AssertionError(f"timed out waiting for {what or expression}; last value {value!r}; page text: {self.evaluate('document.body.innerText')[:1500]!r}")
+        page = self.evaluate("document.body ? document.body.innerText : ''")
+        raise AssertionError(f"timed out waiting for {what or expression}; last value {value!r}; page text: {page[:1500]!r}")
 
     def screenshot(self) -> bytes:
         return base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"])

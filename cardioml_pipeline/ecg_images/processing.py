@@ -3,8 +3,10 @@
 Only new or changed images (by content hash and processing version) are processed; the rest keep
 their index rows. The unit of work is one patient: a worker processes that patient's new or changed
 images, writes the patient's signal file itself and sends back only the index rows. So signals
-never cross process boundaries, the parent does little more than bookkeeping, and with a bounded
-number of patients in flight memory does not grow with the number of images.
+never cross process boundaries, and with a bounded number of patients in flight the workers' memory
+does not grow with the number of images. The parent holds the file listing (~0.25 KB per image),
+spills index rows to Parquet parts as they arrive, and sorts them into the index at the end (the
+one step that holds the whole index).
 """
 
 from __future__ import annotations
