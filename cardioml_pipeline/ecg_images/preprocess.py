@@ -498,8 +498,8 @@ FEW_COMPONENTS = 8  # up to this many, component statistics are measured one com
 
 
 def label_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """8-connected components of a 0/1 mask: (count, labels, stats as OpenCV lays them out; row 0,
-    the background, is the whole image).
+    """8-connected components of a 0/1 mask: (count, labels, stats as OpenCV lays them out). Row 0 is
+    the background; its box is the whole image on the few-components path and is not used.
 
     16-bit labels when they fit: OpenCV's labelling is about 3x faster with them; it raises (never
     wraps) when there are more than 65,534 components, and then 32-bit labels are used. OpenCV's
