@@ -12,6 +12,7 @@ import zlib
 import cv2
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 from scipy import signal as sps
@@ -21,7 +22,7 @@ from cardioml_pipeline.ecg_images.digitize import column_positions
 from cardioml_pipeline.ecg_images.discovery import ImageFile, ImageTooLarge, image_dimensions, list_image_files
 from cardioml_pipeline.ecg_images.index import INDEX_SCHEMA
 from cardioml_pipeline.ecg_images.preprocess import FEW_COMPONENTS, label_components
-from cardioml_pipeline.ecg_images.processing import ImageTask, _RowChunks, process_one, reject_row
+from cardioml_pipeline.ecg_images.processing import ImageTask, _IndexWriter, process_one, reject_row
 from cardioml_pipeline.ecg_images.render import RenderSpec, render_lead
 from cardioml_pipeline.ecg_images.synth import synthesize_12_lead
 
@@ -107,17 +108,22 @@ def test_processed_image_is_a_one_bit_png_with_the_same_pixels(tmp_path):
     assert decoded.shape == (row["processed_height_px"], row["processed_width_px"])
 
 
-def test_index_rows_spill_to_parts_and_come_back_whole(tmp_path):
-    chunks = _RowChunks(tmp_path / ".parts", size=3)
+def test_index_rows_are_written_in_row_groups_and_replace_the_index_only_on_success(tmp_path):
+    path = tmp_path / "index.parquet"
     items = [ImageFile(f"Patient_{i}_lead_I.png", i, "I", 10, 0) for i in range(10)]
-    for item in items:
-        chunks.add(reject_row(item, "test"))
-    assert len(chunks.parts) == 3 and len(chunks.pending) == 1
-    frame = chunks.scan().collect()
-    assert frame.schema == pl.Schema(INDEX_SCHEMA)
-    assert sorted(frame["file_number"].to_list()) == list(range(10))
-    chunks.remove()
-    assert not (tmp_path / ".parts").exists()
+    with _IndexWriter(path, size=3) as writer:
+        for item in items:
+            writer.add(reject_row(item, "test"))
+    assert pq.ParquetFile(path).metadata.num_row_groups == 4
+    frame = pl.read_parquet(path)
+    assert frame.schema == pl.Schema(INDEX_SCHEMA) and frame["file_number"].to_list() == list(range(10))
+    assert b"description" in pq.read_schema(path).field("lead").metadata
+    with pytest.raises(RuntimeError):
+        with _IndexWriter(path, size=3) as writer:
+            writer.add(reject_row(items[0], "test"))
+            raise RuntimeError("a worker failed")
+    assert pl.read_parquet(path).height == 10  # the previous index is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["index.parquet"]  # no temporary file left
 
 
 def test_listing_walks_subfolders_skips_hidden_and_broken_entries(tmp_path):

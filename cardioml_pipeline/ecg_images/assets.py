@@ -185,6 +185,7 @@ def ecg_image_stage(
         engine=engine,
         dask_scheduler_address=scheduler,
     )
+    index = index.collect()
     publish_views(warehouse, layout)
     context.log.info(
         f"image stage: {summary.images_found} files, {summary.processed} processed, {summary.reused} unchanged, "

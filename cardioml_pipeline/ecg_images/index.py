@@ -108,7 +108,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
-def _with_descriptions(table: pa.Table, descriptions: dict[str, str]) -> pa.Table:
+def with_descriptions(table: pa.Table, descriptions: dict[str, str]) -> pa.Table:
     fields = [
         field.with_metadata({b"description": descriptions[field.name].encode()}) if field.name in descriptions else field
         for field in table.schema
@@ -120,7 +120,7 @@ def _with_descriptions(table: pa.Table, descriptions: dict[str, str]) -> pa.Tabl
 def atomic_write_parquet(path: Path, frame: pl.DataFrame, descriptions: dict[str, str] | None = None, use_dictionary: bool = True) -> None:
     """Write to a temporary file beside the target, then rename: readers never see half a file."""
     table = frame.to_arrow()
-    atomic_write_arrow(path, _with_descriptions(table, descriptions) if descriptions else table, use_dictionary)
+    atomic_write_arrow(path, with_descriptions(table, descriptions) if descriptions else table, use_dictionary)
 
 
 def signal_table(records: list[dict]) -> pa.Table:

@@ -4,16 +4,14 @@ Only new or changed images (by content hash and processing version) are processe
 their index rows. The unit of work is one patient: a worker processes that patient's new or changed
 images, writes the patient's signal file itself and sends back only the index rows. So signals
 never cross process boundaries, and with a bounded number of patients in flight the workers' memory
-does not grow with the number of images. The parent holds the file listing (~0.25 KB per image),
-spills index rows to Parquet parts as they arrive, and sorts them into the index at the end (the
-one step that holds the whole index).
+does not grow with the number of images. The parent holds the file listing (~0.25 KB per image)
+and writes the index in file order as rows become available, so it never holds the whole index.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import traceback
 import uuid
 from collections.abc import Callable
@@ -23,6 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from cardioml_pipeline.parallel import bounded_map, bounded_map_dask
 from cardioml_pipeline.ecg_images.discovery import ImageFile, decode_image, list_image_files, sha256_bytes
@@ -34,6 +34,8 @@ from cardioml_pipeline.ecg_images.index import (
     atomic_write_arrow,
     atomic_write_bytes,
     atomic_write_parquet,
+    empty_index,
+    with_descriptions,
     read_patient_signals,
     scan_index,
     signal_table,
@@ -225,17 +227,18 @@ def run_image_stage(
     progress: Callable[[int, int], None] | None = None,
     engine: str = "local",
     dask_scheduler_address: str | None = None,
-) -> tuple[pl.DataFrame, StageSummary]:
+) -> tuple[pl.LazyFrame, StageSummary]:
     """Process new or changed images, reuse the rest, write the index and signal files.
 
-    Returns the new index (one row per source file) and a summary of what was done."""
+    Returns the new index (one row per source file; a LazyFrame over the written file: collect what
+    you need) and a summary of what was done."""
     import time
 
     started = time.perf_counter()
     layout = ArtifactLayout(artifacts_root)
     version = processing_version()
     # only what the reuse decision needs, as tuples (full row dicts for 70,000 images cost ~200 MB);
-    # the previous index itself stays on disk until the new one is composed
+    # reused rows are read from the previous index batch by batch while the new one is written
     previous_by_path = {
         path: _PreviousRow(*values)
         for path, *values in scan_index(layout)
@@ -248,28 +251,21 @@ def run_image_stage(
     workers = workers or max(1, os.cpu_count() or 1)
     summary.workers = workers
 
-    # Index rows go to Parquet part files of a few thousand rows as they arrive, so the run's own
-    # process never holds them all; the index is composed from the parts at the end.
-    for stale in layout.base.glob(f"{_PARTS_PREFIX}*") if layout.base.exists() else []:
-        shutil.rmtree(stale, ignore_errors=True)  # left behind by a run that was killed
-    chunks = _RowChunks(layout.base / f"{_PARTS_PREFIX}{uuid.uuid4().hex}")
-    reused_paths: list[str] = []
-    reused_mtimes: list[int] = []
+    # Each file's fate, decided up front: rejected (with its reason), reused or processed.
+    fates: list[str | None] = []  # the reject reason, _REUSED, or None (processed)
     to_process: dict[int, list[ImageFile]] = {}
     for item in files:
         if item.reject_reason is not None:
-            chunks.add(reject_row(item, item.reject_reason))
-            continue
-        if known_patients is not None and item.file_number not in known_patients:
-            chunks.add(reject_row(item, UNKNOWN_PATIENT.format(item.file_number)))
-            continue
-        old = previous_by_path.get(item.relative_path)
-        if old is not None and _reusable(old, item, version, layout, images_dir):
-            reused_paths.append(item.relative_path)
-            reused_mtimes.append(item.mtime_ns)
+            fates.append(item.reject_reason)
+        elif known_patients is not None and item.file_number not in known_patients:
+            fates.append(UNKNOWN_PATIENT.format(item.file_number))
+        elif (old := previous_by_path.get(item.relative_path)) is not None and _reusable(old, item, version, layout, images_dir):
+            fates.append(_REUSED)
             summary.reused += 1
-            continue
-        to_process.setdefault(item.file_number, []).append(item)
+        else:
+            fates.append(None)
+            to_process.setdefault(item.file_number, []).append(item)
+    previous_sorted = _sorted_by_path(previous_by_path)
     del previous_by_path
 
     # Leads each patient has now: a lead that disappeared is dropped from the patient's signal file.
@@ -289,15 +285,48 @@ def run_image_stage(
         results = bounded_map(process_patient, tasks, min(workers, max(1, len(tasks))))
     else:
         raise ValueError(f"unknown image engine {engine!r}: expected 'local' or 'dask'")
+
+    # The index is written in the files' (sorted path) order as rows become available: reject rows
+    # at once, reused rows from the previous index (sorted the same way), processed rows when their
+    # patient's task comes back (tasks go out in file order, so few wait). Nothing is sorted at the
+    # end and the whole index is never in memory.
+    arrived: dict[str, dict] = {}
     done_count = 0
-    for task, (patient_rows, written) in results:
-        for row in patient_rows:
-            chunks.add(row)
-            summary.processed += row["reject_reason"] is None
-        summary.patients_written += written
-        done_count += len(task.items)
-        if progress is not None:
-            progress(done_count, total)
+
+    def processed_row(path: str) -> dict:
+        nonlocal done_count
+        while path not in arrived:
+            task, (patient_rows, written) = next(results)
+            for row in patient_rows:
+                arrived[row["source_path"]] = row
+            summary.patients_written += written
+            done_count += len(task.items)
+            if progress is not None:
+                progress(done_count, total)
+        return arrived.pop(path)
+
+    previous_rows = _PreviousRows(layout, previous_sorted)
+    reasons: dict[str, int] = {}
+    with _IndexWriter(layout.index_path) as writer:
+        for item, fate in zip(files, fates):
+            if fate is None:
+                row = processed_row(item.relative_path)
+                summary.processed += row["reject_reason"] is None
+            elif fate is _REUSED:
+                row = previous_rows.get(item.relative_path)
+                row["source_mtime_ns"] = item.mtime_ns
+            else:
+                row = reject_row(item, fate)
+            if row["reject_reason"] is not None:
+                summary.rejected += 1
+                reason = row["reject_reason"].split(":", 1)[0]
+                reasons[reason] = reasons.get(reason, 0) + 1
+            elif not row["qc_passed"]:
+                summary.qc_failed += 1
+            writer.add(row)
+        for _ in results:  # every task has rows, so none is left; this closes the worker pool
+            pass
+    summary.reject_reasons = reasons
 
     # Signal files of patients whose leads were removed (no processing happened for them).
     for path in sorted(layout.signals_dir.glob("patient_*.parquet")) if layout.signals_dir.exists() else []:
@@ -306,22 +335,7 @@ def run_image_stage(
             stored = read_patient_signals(layout, file_number)
             if set(stored["lead"].to_list()) - current_leads.get(file_number, set()):
                 summary.patients_written += write_patient_signals(layout, file_number, [], current_leads.get(file_number, set()))
-
-    reused = scan_index(layout).join(
-        pl.LazyFrame({"source_path": reused_paths, "_mtime": reused_mtimes}, schema={"source_path": pl.String, "_mtime": pl.Int64}),
-        on="source_path",
-        how="inner",
-    ).with_columns(pl.col("_mtime").alias("source_mtime_ns")).drop("_mtime")
-    del reused_paths, reused_mtimes
-    # one row per file, in the files' (sorted path) order; collected before the old index is replaced
-    index = pl.concat([chunks.scan(), reused.select(list(INDEX_SCHEMA))], how="vertical").sort("source_path").collect(engine="streaming")
-    atomic_write_parquet(layout.index_path, index, INDEX_DESCRIPTIONS)
-    chunks.remove()
-    summary.rejected = index.filter(pl.col("reject_reason").is_not_null()).height
-    summary.qc_failed = index.filter(pl.col("reject_reason").is_null() & ~pl.col("qc_passed")).height
-    if summary.rejected:
-        counts = index.filter(pl.col("reject_reason").is_not_null()).group_by(pl.col("reject_reason").str.split(":").list.first()).len()
-        summary.reject_reasons = dict(counts.iter_rows())
+    index = scan_index(layout)
     summary.seconds = time.perf_counter() - started
     return index, summary
 
@@ -336,35 +350,73 @@ class _PreviousRow:
     source_sha256: str | None
 
 
-_PARTS_PREFIX = ".index-parts-"
+_REUSED = "<reused>"  # a file's fate: its previous index row is kept (compared by identity)
 
 
-class _RowChunks:
-    """Index rows written to Parquet part files of `size` rows in `folder` (created on the first
-    one): the run's process holds at most one chunk of row dicts, however many images there are."""
+def _sorted_by_path(previous: dict[str, _PreviousRow]) -> bool:
+    paths = list(previous)
+    return all(a <= b for a, b in zip(paths, paths[1:]))
 
-    def __init__(self, folder: Path, size: int = 2000):
-        self.folder = folder
+
+class _PreviousRows:
+    """Rows of the previous index by path, for reused files asked for in path order: read batch by
+    batch alongside (the index is written sorted by path). An index that is not sorted (written by
+    an older version) is read whole instead."""
+
+    def __init__(self, layout: ArtifactLayout, in_order: bool):
+        self.layout = layout
+        self.in_order = in_order
+        self.batches = None
+        self.rows: dict[str, dict] = {}
+
+    def get(self, path: str) -> dict:
+        if not self.in_order:
+            if not self.rows:
+                self.rows = {row["source_path"]: row for row in scan_index(self.layout).collect().iter_rows(named=True)}
+            return dict(self.rows[path])
+        if self.batches is None:
+            self.batches = scan_index(self.layout).collect_batches(chunk_size=2000)
+        while path not in self.rows:
+            batch = next(self.batches)  # StopIteration here would mean a reused file without a row
+            self.rows = {row["source_path"]: row for row in batch.iter_rows(named=True)}
+        return self.rows.pop(path)
+
+
+class _IndexWriter:
+    """Index rows to `path` in row groups of `size` rows, through a temporary file renamed into
+    place on success (readers never see half an index; on an error the old index stays)."""
+
+    def __init__(self, path: Path, size: int = 2000):
+        self.path = path
         self.size = size
         self.pending: list[dict] = []
-        self.parts: list[Path] = []
+        self.temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        self.schema = with_descriptions(empty_index().to_arrow(), INDEX_DESCRIPTIONS).schema
+        self.writer = None
+
+    def __enter__(self) -> _IndexWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = pq.ParquetWriter(self.temporary, self.schema, compression="zstd")
+        return self
 
     def add(self, row: dict) -> None:
         self.pending.append(row)
         if len(self.pending) >= self.size:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            part = self.folder / f"part-{len(self.parts):05d}.parquet"
-            pl.DataFrame(self.pending, schema=INDEX_SCHEMA).write_parquet(part)
-            self.parts.append(part)
-            self.pending = []
+            self._flush()
 
-    def scan(self) -> pl.LazyFrame:
-        """Every row added so far."""
-        pending = pl.DataFrame(self.pending, schema=INDEX_SCHEMA).lazy()
-        return pl.concat([pl.scan_parquet(self.parts, schema=INDEX_SCHEMA), pending], how="vertical") if self.parts else pending
+    def _flush(self) -> None:
+        table = pl.DataFrame(self.pending, schema=INDEX_SCHEMA).to_arrow()
+        self.writer.write_table(pa.Table.from_arrays(table.columns, schema=self.schema))
+        self.pending = []
 
-    def remove(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)
+    def __exit__(self, kind, error, trace) -> None:
+        if error is None and self.pending:
+            self._flush()
+        self.writer.close()
+        if error is None:
+            os.replace(self.temporary, self.path)
+        else:
+            self.temporary.unlink(missing_ok=True)
 
 
 def _reusable(old: _PreviousRow, item: ImageFile, version: str, layout: ArtifactLayout, images_dir: Path) -> bool:
