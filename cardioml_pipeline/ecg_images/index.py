@@ -154,10 +154,6 @@ def empty_index() -> pl.DataFrame:
     return pl.DataFrame(schema=INDEX_SCHEMA)
 
 
-def read_index(layout: ArtifactLayout) -> pl.DataFrame:
-    return scan_index(layout).collect()
-
-
 def scan_index(layout: ArtifactLayout) -> pl.LazyFrame:
     """The index as a LazyFrame in `INDEX_SCHEMA` (columns an older index lacks are null; empty
     when there is no index yet): read only what a query needs."""
