@@ -20,9 +20,9 @@ from scipy import signal as sps
 from cardioml_pipeline.ecg_images import qc as Q
 from cardioml_pipeline.ecg_images.digitize import column_positions
 from cardioml_pipeline.ecg_images.discovery import ImageFile, ImageTooLarge, image_dimensions, list_image_files
-from cardioml_pipeline.ecg_images.index import INDEX_SCHEMA
+from cardioml_pipeline.ecg_images.index import INDEX_SCHEMA, IndexWriter
 from cardioml_pipeline.ecg_images.preprocess import FEW_COMPONENTS, label_components
-from cardioml_pipeline.ecg_images.processing import ImageTask, _IndexWriter, process_one, reject_row
+from cardioml_pipeline.ecg_images.processing import ImageTask, process_one, reject_row
 from cardioml_pipeline.ecg_images.render import RenderSpec, render_lead
 from cardioml_pipeline.ecg_images.synth import synthesize_12_lead
 
@@ -111,7 +111,7 @@ def test_processed_image_is_a_one_bit_png_with_the_same_pixels(tmp_path):
 def test_index_rows_are_written_in_row_groups_and_replace_the_index_only_on_success(tmp_path):
     path = tmp_path / "index.parquet"
     items = [ImageFile(f"Patient_{i}_lead_I.png", i, "I", 10, 0) for i in range(10)]
-    with _IndexWriter(path, size=3) as writer:
+    with IndexWriter(path, size=3) as writer:
         for item in items:
             writer.add(reject_row(item, "test"))
     assert pq.ParquetFile(path).metadata.num_row_groups == 4
@@ -119,7 +119,7 @@ def test_index_rows_are_written_in_row_groups_and_replace_the_index_only_on_succ
     assert frame.schema == pl.Schema(INDEX_SCHEMA) and frame["file_number"].to_list() == list(range(10))
     assert b"description" in pq.read_schema(path).field("lead").metadata
     with pytest.raises(RuntimeError):
-        with _IndexWriter(path, size=3) as writer:
+        with IndexWriter(path, size=3) as writer:
             writer.add(reject_row(items[0], "test"))
             raise RuntimeError("a worker failed")
     assert pl.read_parquet(path).height == 10  # the previous index is untouched

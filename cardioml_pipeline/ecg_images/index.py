@@ -99,11 +99,17 @@ class ArtifactLayout:
 _made_dirs: set[Path] = set()  # per process: a stage writes thousands of files into 256 folders
 
 
+def _temporary_beside(path: Path) -> Path:
+    """A hidden, unique file name next to `path`: written there, then renamed onto `path`, a file is
+    never seen half written."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     if path.parent not in _made_dirs:
         path.parent.mkdir(parents=True, exist_ok=True)
         _made_dirs.add(path.parent)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary = _temporary_beside(path)
     temporary.write_bytes(data)
     os.replace(temporary, path)
 
@@ -145,9 +151,50 @@ def atomic_write_arrow(path: Path, table: pa.Table, use_dictionary: bool = True)
     `use_dictionary=False` for signal files: a dictionary of float samples never pays off (nearly
     every value is distinct); without it a patient's file is a third smaller and 3x faster to write."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, temporary, compression="zstd", use_dictionary=use_dictionary)
-    os.replace(temporary, path)
+    temporary = _temporary_beside(path)
+    try:
+        pq.write_table(table, temporary, compression="zstd", use_dictionary=use_dictionary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)  # only left when the write failed
+
+
+class IndexWriter:
+    """Index rows (dicts in `INDEX_SCHEMA`) to `path` in row groups of `size` rows, with the column
+    descriptions, through a temporary file renamed into place on success (readers never see half an
+    index; on an error the old index stays). Rows are written in the order they are added."""
+
+    def __init__(self, path: Path, size: int = 2000):
+        self.path = path
+        self.size = size
+        self.pending: list[dict] = []
+        self.temporary = _temporary_beside(path)
+        self.schema = with_descriptions(empty_index().to_arrow(), INDEX_DESCRIPTIONS).schema
+        self.writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> IndexWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = pq.ParquetWriter(self.temporary, self.schema, compression="zstd")
+        return self
+
+    def add(self, row: dict) -> None:
+        self.pending.append(row)
+        if len(self.pending) >= self.size:
+            self._flush()
+
+    def _flush(self) -> None:
+        table = pl.DataFrame(self.pending, schema=INDEX_SCHEMA).to_arrow()
+        self.writer.write_table(pa.Table.from_arrays(table.columns, schema=self.schema))
+        self.pending = []
+
+    def __exit__(self, kind, error, trace) -> None:
+        if error is None and self.pending:
+            self._flush()
+        self.writer.close()
+        if error is None:
+            os.replace(self.temporary, self.path)
+        else:
+            self.temporary.unlink(missing_ok=True)
 
 
 def empty_index() -> pl.DataFrame:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import traceback
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,21 +20,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cardioml_pipeline.parallel import bounded_map, bounded_map_dask
 from cardioml_pipeline.ecg_images.discovery import ImageFile, decode_image, list_image_files, sha256_bytes
 from cardioml_pipeline.ecg_images.index import (
-    INDEX_DESCRIPTIONS,
     INDEX_SCHEMA,
     QC_METRICS,
     ArtifactLayout,
+    IndexWriter,
     atomic_write_arrow,
     atomic_write_bytes,
     atomic_write_parquet,
-    empty_index,
-    with_descriptions,
     read_patient_signals,
     scan_index,
     signal_table,
@@ -307,7 +302,7 @@ def run_image_stage(
 
     previous_rows = _PreviousRows(layout, previous_sorted)
     reasons: dict[str, int] = {}
-    with _IndexWriter(layout.index_path) as writer:
+    with IndexWriter(layout.index_path) as writer:
         for item, fate in zip(files, fates):
             if fate is None:
                 row = processed_row(item.relative_path)
@@ -380,43 +375,6 @@ class _PreviousRows:
             batch = next(self.batches)  # StopIteration here would mean a reused file without a row
             self.rows = {row["source_path"]: row for row in batch.iter_rows(named=True)}
         return self.rows.pop(path)
-
-
-class _IndexWriter:
-    """Index rows to `path` in row groups of `size` rows, through a temporary file renamed into
-    place on success (readers never see half an index; on an error the old index stays)."""
-
-    def __init__(self, path: Path, size: int = 2000):
-        self.path = path
-        self.size = size
-        self.pending: list[dict] = []
-        self.temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        self.schema = with_descriptions(empty_index().to_arrow(), INDEX_DESCRIPTIONS).schema
-        self.writer = None
-
-    def __enter__(self) -> _IndexWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.writer = pq.ParquetWriter(self.temporary, self.schema, compression="zstd")
-        return self
-
-    def add(self, row: dict) -> None:
-        self.pending.append(row)
-        if len(self.pending) >= self.size:
-            self._flush()
-
-    def _flush(self) -> None:
-        table = pl.DataFrame(self.pending, schema=INDEX_SCHEMA).to_arrow()
-        self.writer.write_table(pa.Table.from_arrays(table.columns, schema=self.schema))
-        self.pending = []
-
-    def __exit__(self, kind, error, trace) -> None:
-        if error is None and self.pending:
-            self._flush()
-        self.writer.close()
-        if error is None:
-            os.replace(self.temporary, self.path)
-        else:
-            self.temporary.unlink(missing_ok=True)
 
 
 def _reusable(old: _PreviousRow, item: ImageFile, version: str, layout: ArtifactLayout, images_dir: Path) -> bool:

@@ -4,7 +4,6 @@ WarehouseResource transaction and is skipped when its inputs' fingerprints are u
 
 import os
 import time
-import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -15,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cardioml_pipeline.clinical.assets import fingerprint
+from cardioml_pipeline.ecg_images.index import atomic_write_arrow
 from cardioml_pipeline.features import dictionary as registry
 from cardioml_pipeline.features.baseline import BASELINE_DESCRIPTIONS, run_baseline
 from cardioml_pipeline.features.ecg import (
@@ -89,18 +89,11 @@ def features_dir(artifacts: ArtifactStoreResource) -> Path:
 
 
 def write_parquet(path: Path, frame: pl.DataFrame, field_metadata: dict[str, dict[bytes, bytes]], table_metadata_: dict[str, str]) -> None:
-    """Atomic write (temporary file + rename) with per-field and file-level metadata."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Atomic write (temporary file + rename, `atomic_write_arrow`) with per-field and file-level metadata."""
     table = frame.to_arrow()
     fields = [f.with_metadata(field_metadata[f.name]) if field_metadata.get(f.name) else f for f in table.schema]
     metadata = {k.encode(): v.encode() for k, v in table_metadata_.items()}
-    table = table.cast(pa.schema(fields, metadata=metadata))
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        pq.write_table(table, temporary, compression="zstd")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write_arrow(path, table.cast(pa.schema(fields, metadata=metadata)))
 
 
 def parquet_fingerprint(path: Path) -> str | None:
