@@ -447,12 +447,14 @@ def _vertical_pitch(rowp: np.ndarray, major_x: float, h: int) -> float | None:
 
 
 def _rotate(d: np.ndarray, angle_deg: float, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    h, w = d.shape
+    h, w = d.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle_deg, 1.0)
     return cv2.warpAffine(d, m, (w, h), flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
 
-def binarize(d_ink: np.ndarray, remove_grid: bool, px_per_mm: float | None, in_place: bool = False) -> tuple[np.ndarray, float, tuple | None]:
+def binarize(
+    d_ink: np.ndarray, remove_grid: bool, px_per_mm: float | None, in_place: bool = False, bounds: tuple[float, float] = (0.15, 0.55)
+) -> tuple[np.ndarray, float, tuple | None]:
     """Ink mask (uint8 0/1) from a darkness map, the median darkness of the ink, and the connected
     components the mask is made of: (labels, stats, kept), for `digitize.trace_columns`.
 
@@ -476,8 +478,8 @@ def binarize(d_ink: np.ndarray, remove_grid: bool, px_per_mm: float | None, in_p
     if int(u8.max()) < 25:
         return np.zeros(u8.shape, np.uint8), 0.0, None
     otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    lo = max(0.15, min(grid_level + 0.12, 0.5))
-    strong = float(np.clip(otsu / 255.0, lo, max(lo, 0.55))) * 255.0
+    lo = max(bounds[0], min(grid_level + 0.12, 0.5))
+    strong = float(np.clip(otsu / 255.0, lo, max(lo, bounds[1]))) * 255.0
     weak = max(0.6 * strong, (grid_level + 0.06) * 255.0)
     _, weak_mask = cv2.threshold(u8, math.ceil(weak) - 1, 1, cv2.THRESH_BINARY)  # u8 >= weak, in one pass
     n, labels, stats = label_components(weak_mask)
@@ -546,6 +548,142 @@ def _median_u8(image: np.ndarray, mask: np.ndarray | None = None) -> float:
     return float(np.searchsorted(np.cumsum(hist), 0.5 * hist.sum()))
 
 
+def channel_darkness(bgr: np.ndarray, k: int) -> np.ndarray:
+    """Per-channel relative darkness (h, w, 3) float32: each channel divided by its own paper level,
+    so a tinted or unevenly lit paper is (0, 0, 0) and every colour is a vector of darkness."""
+    return cv2.merge([_darkness(c, k) for c in cv2.split(bgr)])
+
+
+def grid_colours(d3: np.ndarray, grid: GridEstimate) -> list[np.ndarray]:
+    """Darkness vectors of the major and minor grid lines, read where the lattice says the vertical
+    lines are: per column, the median over rows (the trace covers a minority of the rows of any
+    column), the darkest column within 1 px of each line position, then the median over the lines of
+    each kind. Empty without a grid. Whatever the grid's colour (red, blue, green, grey...), the ink
+    map then needs no colour rule of its own (`trace_score`)."""
+    if not grid.found or not grid.px_per_mm_x:
+        return []
+    h, w, _ = d3.shape
+    step = max(1, h // 48)
+    rows = d3[::step]
+    colmed = np.median(rows, axis=0) if rows.shape[0] > 1 else rows[0]
+    strength = colmed.sum(axis=1)
+    pitch = float(grid.px_per_mm_x)
+    k = np.arange(math.floor(-grid.phase_x / pitch), math.ceil((w - grid.phase_x) / pitch) + 1)
+    pos = np.rint(grid.phase_x + k * pitch).astype(np.int64)
+    inside = (pos >= 1) & (pos <= w - 2)
+    k, pos = k[inside], pos[inside]
+    if pos.size < 3:
+        return []
+    around = np.stack([pos - 1, pos, pos + 1], axis=1)
+    best = around[np.arange(pos.size), np.argmax(strength[around], axis=1)]
+    # which lines are the major ones: the residue class (mod 5) whose lines are darkest (the phase
+    # found on the grid view need not sit on a major line)
+    mean_by_class = [float(strength[best[k % 5 == r]].mean()) if (k % 5 == r).any() else 0.0 for r in range(5)]
+    major = k % 5 == int(np.argmax(mean_by_class))
+    colours = []
+    for kind in (major, ~major):
+        if kind.sum() >= 2:
+            c = np.median(colmed[best[kind]], axis=0).astype(np.float32)
+            if float(c.max()) >= 0.04:  # a line kind too faint to see is not a reference
+                colours.append(c)
+    return colours
+
+
+def _same_hue(colour: np.ndarray, trace_colour: np.ndarray, max_deg: float = 4.0) -> bool:
+    """Whether a darkness vector points the trace's way (a lighter or darker shade of its colour)."""
+    a, b = np.asarray(colour, np.float64), np.asarray(trace_colour, np.float64)
+    den = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return den > 0 and float(a @ b) / den >= math.cos(math.radians(max_deg))
+
+
+def trace_score(d3: np.ndarray, references: list[np.ndarray], trace_colour: np.ndarray) -> np.ndarray:
+    """How much each pixel looks like the trace rather than the paper or any grid line (float32, 1 =
+    trace colour, <= 0 = paper or a grid line): for each reference colour g (paper = 0, the grid's
+    lines), the pixel's position along the segment from g to the trace colour t, (p - g).(t - g) /
+    |t - g|^2; the minimum over the references. A linear unmixing: a grid line's own colour scores 0
+    against itself whatever its hue or darkness, so navy, green, brown, grey or red grids all vanish,
+    while the achromatic dark trace scores 1 against each."""
+    score = None
+    for g in [np.zeros(3, np.float32), *references]:
+        v = (np.asarray(trace_colour, np.float32) - g).astype(np.float32)
+        n2 = float(v @ v)
+        if n2 < 0.02:  # a reference the colour of the trace itself cannot be told apart: skip it
+            continue
+        m = np.concatenate([v / n2, [-float(g @ v) / n2]]).astype(np.float32)[None, :]
+        s = cv2.transform(d3, m)
+        score = s if score is None else cv2.min(score, s)
+    if score is None:
+        score = cv2.transform(d3, np.full((1, 3), 1.0 / 3.0, np.float32))
+    return score.reshape(d3.shape[:2])
+
+
+def estimate_trace_colour(d3: np.ndarray, references: list[np.ndarray]) -> np.ndarray:
+    """The trace's darkness vector: the median colour of the pixels that score highest against a
+    black pen's (a first pass), so a grey, blue or faded trace is followed as it is drawn."""
+    first = np.full(3, 0.9, np.float32)
+    sub = np.ascontiguousarray(d3[::2, ::2])
+    s = trace_score(sub, references, first)
+    sel = s > max(0.6, float(percentile(s.ravel(), 99.0)) * 0.8)
+    if int(sel.sum()) < 20:
+        return first
+    t = np.median(sub[sel], axis=0).astype(np.float32)
+    if float(t.max()) < 0.25:  # nothing dark enough to be a pen: keep black
+        return first
+    return t
+
+
+def _subtract_line_levels(score: np.ndarray) -> float:
+    """Subtract, in place, the grid lines of the trace's own hue: per column its 20 % quantile over
+    rows (vertical lines; the trace covers a minority of any column's rows) and per row its 10 %
+    quantile over columns (horizontal lines; a flat stretch of trace rarely fills 90 % of a row).
+    Returns the darkest line level removed: a floor under the thresholds for what is left over
+    (line crossings, anti-aliased line edges)."""
+    h, w = score.shape
+    rows = np.ascontiguousarray(score[:: max(1, h // 48)].T)
+    q = int(round(0.2 * (rows.shape[1] - 1)))
+    colm = np.maximum(np.partition(rows, q, axis=1)[:, q], 0.0).astype(np.float32)
+    np.subtract(score, colm[None, :], out=score)
+    cols = score[:, :: max(1, w // 96)]
+    q = int(round(0.1 * (cols.shape[1] - 1)))
+    rowm = np.maximum(np.partition(cols, q, axis=1)[:, q], 0.0).astype(np.float32)
+    np.subtract(score, rowm[:, None], out=score)
+    return float(max(percentile(colm, 99), percentile(rowm, 99)))
+
+
+def binarize_score(
+    score: np.ndarray, px_per_mm: float | None, sigma: float, remove_lines: bool = False
+) -> tuple[np.ndarray, float, tuple | None]:
+    """Ink mask from the trace score (`trace_score`): hysteresis between a strong level (a pixel
+    surely on the trace) and a weak one (a faint anti-aliased stroke or a 1-px line at 100 dpi, kept
+    only where its component holds strong pixels). Both levels rise with the paper's noise `sigma`
+    (score units), and a noisy map is smoothed along lines first (a 3x3 median would erase a 1-px
+    trace). `remove_lines`: the grid is the trace's own hue and is subtracted by geometry. Returns (mask, median score of the ink, components)."""
+    if sigma > 0.03:
+        # along-the-line smoothing: the larger of a horizontal and a vertical 3-px mean keeps a 1-px
+        # line (flat stretch or steep stroke) whole, and cuts isolated noise by ~sqrt(3)
+        score = cv2.max(cv2.blur(score, (3, 1)), cv2.blur(score, (1, 3)))
+        sigma = sigma / math.sqrt(3.0)
+    # the strong level follows the trace's own peak score (a blurred 1-px trace never reaches 1),
+    # the floors the paper's noise
+    line_level = _subtract_line_levels(score) if remove_lines else 0.0
+    peak = float(percentile(score[::2, ::2].ravel(), 99.7))
+    strong = max(0.2, 4.5 * sigma, min(0.5, 0.6 * peak), 0.25 * line_level)
+    weak = max(0.12, 2.5 * sigma, (0.5 if remove_lines else 0.6) * strong, 0.15 * line_level)
+    u8 = cv2.convertScaleAbs(cv2.max(score, 0.0), alpha=255.0)  # saturates: > 1 -> 255
+    _, weak_mask = cv2.threshold(u8, math.ceil(weak * 255) - 1, 1, cv2.THRESH_BINARY)
+    n, labels, stats = label_components(weak_mask)
+    if n <= 1:
+        return np.zeros(u8.shape, np.uint8), 0.0, None
+    keep = np.zeros(n, bool)
+    keep[labels[u8 >= strong * 255]] = True
+    keep[0] = False
+    ppm = px_per_mm or 4.0
+    keep &= stats[:, cv2.CC_STAT_AREA] >= max(3, int(round(0.1 * ppm * ppm)))
+    mask = weak_mask if keep[1:].all() else keep[labels].astype(np.uint8)
+    dark = _median_u8(u8, mask) / 255.0 if mask.any() else 0.0
+    return mask, dark, (labels, stats, keep)
+
+
 def prepare_image(image: np.ndarray, default_px_per_mm: float | None = None) -> Prepared:
     bgr = to_bgr_uint8(image)
     h, w = bgr.shape[:2]
@@ -555,26 +693,33 @@ def prepare_image(image: np.ndarray, default_px_per_mm: float | None = None) -> 
     if _median_u8(np.ascontiguousarray(luma[::3, ::3])) < 100:  # light trace on a dark background: invert
         bgr = 255 - bgr
         luma = 255 - luma
-    b, g, r = cv2.split(bgr)
-    vmax = cv2.max(cv2.max(b, g), r)  # per-pixel channel maximum (numpy's max over axis 2 is ~20x slower)
     lo, hi, _, _ = cv2.minMaxLoc(luma)
     if hi - lo < 12:
         return Prepared(bgr, np.zeros((h, w), np.uint8), GridEstimate(False), blank=True)
 
     k = 15 if min(h, w) >= 60 else 7
     d_luma = _darkness(luma, k)
-    d_ink = _darkness(vmax, k)
+    d3 = channel_darkness(bgr, k)
     view = _grid_view(d_luma)
     grid = estimate_grid(d_luma, view)
     if grid.found and abs(grid.skew_deg) > 0.05:
         # the grid view is all the luma darkness is still needed for, and only its row and column
         # means are: nearest-neighbour sampling is as good there, and 3x cheaper
         view = _rotate(view, -grid.skew_deg, cv2.INTER_NEAREST)
-        d_ink = _rotate(d_ink, -grid.skew_deg)
+        d3 = _rotate(d3, -grid.skew_deg)
     if grid.found:
         grid = _finish_grid(grid, view, is_grid_view=True)
     ppm = grid.px_per_mm_x if grid.found else default_px_per_mm
-    paper_sample = d_ink[::3, ::3].copy()  # the noise is measured before the grid is subtracted
-    ink, dark, components = binarize(d_ink, grid.found, ppm, in_place=True)
-    noise = background_noise(paper_sample, ink[::3, ::3], step=1)
+    references = grid_colours(d3, grid)
+    trace_colour = estimate_trace_colour(d3, references)
+    # a grid of the trace's own hue (grey lines, black pen) cannot be unmixed by colour: its lines
+    # are subtracted by geometry instead (`binarize`'s column quantile and grid floor)
+    chromatic = [g for g in references if not _same_hue(g, trace_colour)]
+    score = trace_score(d3, chromatic, trace_colour)
+    # the paper's noise, on the darkness along the trace colour (most of a strip is paper)
+    paper = cv2.transform(np.ascontiguousarray(d3[::3, ::3]), (trace_colour / float(trace_colour @ trace_colour))[None, :].astype(np.float32))
+    med = float(np.median(paper))
+    sigma = 1.4826 * float(np.median(np.abs(paper - med)))
+    ink, dark, components = binarize_score(score, ppm, sigma, remove_lines=len(chromatic) < len(references))
+    noise = sigma
     return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=noise)
