@@ -15,8 +15,8 @@ from scipy import signal as sps
 
 from cardioml_pipeline.ecg_images.digitize import signal_agreement
 from cardioml_pipeline.ecg_images.pipeline import PROCESSING_VERSION, process_lead_image
-from cardioml_pipeline.ecg_images.render import RenderSpec, random_render_spec, render_lead
-from cardioml_pipeline.ecg_images.synth import LEADS, synthesize_12_lead
+from cardioml_pipeline.demo.render import RenderSpec, random_render_spec, render_lead
+from cardioml_pipeline.demo.synth import LEADS, synthesize_12_lead
 from cardioml_pipeline.ecg_images.wfdb_io import read_record
 from cardioml_pipeline_tests.conftest import require_shared
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from cardioml_pipeline.ecg_images.pipeline import process_lead_image
-from cardioml_pipeline.ecg_images.render import GRID_COLOURS, RenderSpec, render_lead
-from cardioml_pipeline.ecg_images.synth import synthesize_12_lead
+from cardioml_pipeline.demo.render import GRID_COLOURS, RenderSpec, render_lead
+from cardioml_pipeline.demo.synth import synthesize_12_lead
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_grid_without_a_trace():
     spec = RenderSpec(dpi=150, seed=3, noise=0.01)
     img = np.empty((400, 1500, 3), np.uint8)
     img[:] = GRID_COLOURS["pink"][0]
-    from cardioml_pipeline.ecg_images.render import _draw_grid
+    from cardioml_pipeline.demo.render import _draw_grid
 
     _draw_grid(img, spec.px_per_mm, GRID_COLOURS["pink"], (0.3, 0.6))
     img = np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)

@@ -23,8 +23,8 @@ from cardioml_pipeline.ecg_images.discovery import ImageFile, ImageTooLarge, ima
 from cardioml_pipeline.ecg_images.index import INDEX_SCHEMA, IndexWriter
 from cardioml_pipeline.ecg_images.preprocess import FEW_COMPONENTS, label_components
 from cardioml_pipeline.ecg_images.processing import ImageTask, process_one, reject_row
-from cardioml_pipeline.ecg_images.render import RenderSpec, render_lead
-from cardioml_pipeline.ecg_images.synth import synthesize_12_lead
+from cardioml_pipeline.demo.render import RenderSpec, render_lead
+from cardioml_pipeline.demo.synth import synthesize_12_lead
 
 
 def blobs(count: int, shape=(120, 400), seed: int = 0) -> np.ndarray:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from cardioml_pipeline.ecg_images.qc import detect_beats
-from cardioml_pipeline.ecg_images.render import PROCESSED_DPI, RenderSpec, random_render_spec, render_lead
-from cardioml_pipeline.ecg_images.synth import LEADS, synthesize_12_lead
+from cardioml_pipeline.demo.render import PROCESSED_DPI, RenderSpec, random_render_spec, render_lead
+from cardioml_pipeline.demo.synth import LEADS, synthesize_12_lead
 
 FS = 500
 

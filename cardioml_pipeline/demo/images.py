@@ -50,8 +50,8 @@ def patient_seed(seed: int, file_number: int) -> int:
 
 def render_patient(task: PatientImageTask) -> int:
     """Render and write one patient's 12 images and truth file; returns the bytes written."""
-    from cardioml_pipeline.ecg_images.render import random_render_spec, render_lead
-    from cardioml_pipeline.ecg_images.synth import LEADS, synthesize_12_lead
+    from cardioml_pipeline.demo.render import random_render_spec, render_lead
+    from cardioml_pipeline.demo.synth import LEADS, synthesize_12_lead
 
     out = Path(task.out_dir)
     signals = synthesize_12_lead(list(task.findings), task.heart_rate_bpm, seed=task.seed, duration_s=strip_seconds(task.heart_rate_bpm), fs=SIGNAL_FS)

@@ -95,6 +95,73 @@ def trace_columns(
     return x0, x1, mask
 
 
+PULSE_MV = 1.0  # the standard calibration pulse: 1 mV high ...
+PULSE_S = 0.2  # ... for 0.2 s
+
+
+@dataclass
+class CalibrationPulse:
+    side: str  # "left" or "right": which end of the trace it stands at
+    first_col: int  # its columns in the image (inclusive)
+    last_col: int
+    height_px: float  # from the baseline to the top of the step (pen width removed)
+    width_px: float  # between the centres of its two vertical strokes
+
+
+def find_calibration_pulse(mask: np.ndarray, x0: int, x1: int, px_per_mm_x: float, px_per_mm_y: float) -> CalibrationPulse | None:
+    """The calibration pulse (a 1 mV x 0.2 s rectangular step) at either end of the trace span, or
+    None: two vertical strokes 3.5-6.5 mm apart (0.2 s at 25 mm/s is 5 mm), each 0.4-2.2 x 10 mm tall
+    (half to double standard gain), of equal height, joined by a flat top level with both their
+    tops. A QRS complex is narrower, and its apex is not flat; a printed label is not that tall."""
+    h, w = mask.shape
+    thick = max(1.0, 0.3 * px_per_mm_y)
+    reach = int(round(8 * px_per_mm_x))  # the span may have left out a stroke of the pulse
+    for side in ("left", "right"):
+        span = int(round(12 * px_per_mm_x))
+        lo, hi = (max(0, x0 - reach), min(x1, x0 + span)) if side == "left" else (max(x0, x1 - span), min(w - 1, x1 + reach))
+        if hi - lo < 3 * px_per_mm_x:
+            continue
+        sub = mask[:, lo : hi + 1] != 0
+        has = sub.any(axis=0)
+        top = np.where(has, np.argmax(sub, axis=0), -1)
+        bottom = np.where(has, h - 1 - np.argmax(sub[::-1], axis=0), -1)
+        height = np.where(has, bottom - top + 1, 0)
+        nominal = 10.0 * px_per_mm_y
+        clipped_top = has & (top == 0)
+        tall = has & (height <= 2.2 * nominal + 2 * thick) & ((height >= 0.4 * nominal) | (clipped_top & (height >= 0.25 * nominal)))
+        cols = np.flatnonzero(tall)
+        if cols.size < 2:
+            continue
+        cuts = np.flatnonzero(np.diff(cols) > 1) + 1
+        strokes = [(int(g[0]), int(g[-1])) for g in np.split(cols, cuts)]
+        for i, (a0, a1) in enumerate(strokes):
+            for b0, b1 in strokes[i + 1 :]:
+                gap = (b0 + b1) / 2 - (a0 + a1) / 2
+                if not (3.5 * px_per_mm_x <= gap <= 6.5 * px_per_mm_x):
+                    continue
+                ha, hb = float(height[a0 : a1 + 1].max()), float(height[b0 : b1 + 1].max())
+                if not (0.8 <= ha / hb <= 1.25):
+                    continue
+                base = float(np.median(np.r_[bottom[a0 : a1 + 1], bottom[b0 : b1 + 1]]))
+                if clipped_top[a0 : a1 + 1].any() and clipped_top[b0 : b1 + 1].any():
+                    # the crop cut the pulse's top off: two strokes from the border down to the
+                    # baseline; its width is known, its height is not
+                    if abs(float(np.median(bottom[a0 : a1 + 1])) - float(np.median(bottom[b0 : b1 + 1]))) > max(3.0, 0.5 * px_per_mm_y):
+                        continue
+                    return CalibrationPulse(side, lo + a0, lo + b1, float("nan"), float(gap))
+                mid = np.arange(a1 + 1, b0)
+                if mid.size < 2 or not has[mid].all():
+                    continue
+                tops = top[mid]
+                level = float(np.median(tops))
+                stroke_top = float(min(top[a0 : a1 + 1].min(), top[b0 : b1 + 1].min()))
+                if np.ptp(tops) > max(3.0, 0.6 * px_per_mm_y) or abs(level - stroke_top) > max(2.0, 0.5 * px_per_mm_y):
+                    continue
+                pen = float(np.median(bottom[mid] - top[mid] + 1))
+                return CalibrationPulse(side, lo + a0, lo + b1, max(1.0, base - level - pen + 1.0), float(gap))
+    return None
+
+
 def _attach_end_pieces(
     labels: np.ndarray, stats: np.ndarray, present: np.ndarray, x0: int, x1: int, gap: int, tol: float
 ) -> tuple[int, int]:

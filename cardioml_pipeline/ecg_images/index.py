@@ -42,13 +42,18 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
     "clipping": pl.Float64,
     "heart_rate_bpm": pl.Float64,
     "skew_deg": pl.Float64,
+    "calibration_pulse_height_px": pl.Float64,
+    "calibration_pulse_width_px": pl.Float64,
     "qc_passed": pl.Boolean,
     "qc_reasons": pl.List(pl.String),
     "reject_reason": pl.String,
     "processing_version": pl.String,
     "processed_at": pl.String,
 }
-QC_METRICS = ("trace_coverage", "grid_residue", "noise", "beats_found", "clipping", "heart_rate_bpm", "skew_deg")
+QC_METRICS = (
+    "trace_coverage", "grid_residue", "noise", "beats_found", "clipping", "heart_rate_bpm", "skew_deg",
+    "calibration_pulse_height_px", "calibration_pulse_width_px",
+)
 
 SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "file_number": pl.Int64,
@@ -72,7 +77,9 @@ INDEX_DESCRIPTIONS = {
     "source_sha256": "sha256 of the source file bytes.",
     "px_per_mm_x": "Horizontal calibration (pixels per mm), from the grid or the declared default.",
     "px_per_mm_y": "Vertical calibration (pixels per mm).",
-    "calibration_source": "'grid' when estimated from the ECG grid, 'default' for grid-free images.",
+    "calibration_source": "'grid' when estimated from the ECG grid, 'pulse' from the printed calibration pulse (grid-free images), 'default' otherwise (the declared resolution).",
+    "calibration_pulse_height_px": "Height of the printed calibration pulse (1 mV step) in pixels, pen width removed; null when none was found or the crop cut its top off.",
+    "calibration_pulse_width_px": "Width of the printed calibration pulse (0.2 s) in pixels, between its two strokes; null when none was found.",
     "processed_path": "Processed image, relative to the artifacts root (content-addressed).",
     "qc_passed": "Quality-control verdict.",
     "qc_reasons": "Why QC did not pass (empty when it passed).",

@@ -28,19 +28,31 @@ import cv2
 import numpy as np
 
 from cardioml_pipeline.ecg_images import qc as Q
-from cardioml_pipeline.ecg_images.digitize import OUTPUT_FS, column_positions, to_millivolts, trace_columns
+from cardioml_pipeline.ecg_images.digitize import (
+    GAIN_MM_MV,
+    OUTPUT_FS,
+    PAPER_SPEED_MM_S,
+    PULSE_MV,
+    PULSE_S,
+    CalibrationPulse,
+    column_positions,
+    find_calibration_pulse,
+    to_millivolts,
+    trace_columns,
+)
 from cardioml_pipeline.ecg_images.preprocess import prepare_image
-from cardioml_pipeline.ecg_images.render import MM_PER_INCH, PROCESSED_DPI
 from cardioml_pipeline.ecg_images.version import PROCESSING_VERSION  # noqa: F401  (re-exported)
 
-DEFAULT_PX_PER_MM = PROCESSED_DPI / MM_PER_INCH  # 200 dpi: what the demo renders grid-free images at
+DEFAULT_PX_PER_MM = 200 / 25.4  # 200 dpi: what the demo renders grid-free images at (demo.render.PROCESSED_DPI)
 CROP_MARGIN_PX = 2
 
 _METRIC_KEYS = (
     "trace_coverage", "trace_span", "grid_residue", "off_trace_ink", "noise", "beats_found",
     "heart_rate_bpm", "clipping", "skew_deg", "px_per_mm_x", "px_per_mm_y", "thickness_px",
-    "duration_s", "grid_strength", "image_noise",
+    "duration_s", "grid_strength", "image_noise", "calibration_pulse_height_px", "calibration_pulse_width_px",
+    "gain_mm_mv",
 )
+STANDARD_GAINS_MM_MV = (5.0, 10.0, 20.0)  # half, standard and double gain, as ECG machines print them
 
 
 @dataclass
@@ -107,14 +119,41 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
             metrics["off_trace_ink"] = off
         return res
     x0, x1, mask = found
+    pulse = _locate_pulse(mask, x0, x1, ppx, ppy, search_scales=source != "grid")
+    gain = GAIN_MM_MV
+    if pulse is not None:
+        # the pulse is not signal: the trace starts (or ends) after it
+        clear = max(1, int(round(0.4 * ppx)))
+        if pulse.side == "left":
+            x0 = min(x1, pulse.last_col + clear)
+            mask[:, :x0] = 0
+        else:
+            x1 = max(x0, pulse.first_col - clear)
+            mask[:, x1 + 1 :] = 0
+        metrics.update(calibration_pulse_height_px=pulse.height_px, calibration_pulse_width_px=pulse.width_px)
+        if not np.isfinite(pulse.height_px):  # cut off by the crop: it marks the start, nothing more
+            pass
+        elif source != "grid":  # no grid: the pulse gives the scale (1 mV x 0.2 s)
+            ppx = pulse.width_px / (PULSE_S * PAPER_SPEED_MM_S)
+            ppy = pulse.height_px / (PULSE_MV * GAIN_MM_MV)
+            source = "pulse"
+            metrics.update(px_per_mm_x=ppx, px_per_mm_y=ppy)
+        else:  # with a grid: the pulse says the gain the ECG was printed at
+            gain = pulse_gain(pulse, ppy)
+    x0, x1 = _trim_end_strokes(mask, x0, x1, ppx, ppy)
+    metrics["gain_mm_mv"] = gain
     trace = column_positions(mask, x0, x1, level_window=0.3 * 25.0 * ppx)
-    sig = to_millivolts(trace, ppx, ppy)
+    sig = to_millivolts(trace, ppx, ppy, gain_mm_mv=gain)
 
     h, w = ink.shape
     found_cols = trace.found
     tops, bottoms = trace.top[found_cols], trace.bottom[found_cols]
+    # judged within the trace's columns: a pulse, a lead name or a neighbour's mark beside the trace
+    # is not grid left over, nor noise on the trace
+    span_ink = np.zeros_like(ink)
+    span_ink[:, x0 : x1 + 1] = ink[:, x0 : x1 + 1]
     residue, off = Q.off_trace_fractions(
-        ink, trace, (g.phase_x, g.phase_y) if g.found else None, (ppx, ppy) if g.found else None
+        span_ink, trace, (g.phase_x, g.phase_y) if g.found else None, (ppx, ppy) if g.found else None
     )
     beats = Q.detect_beats(sig, OUTPUT_FS)
     metrics.update(
@@ -151,6 +190,64 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
         qc_passed=not reasons,
         qc_reasons=reasons,
     )
+
+
+def pulse_gain(pulse: CalibrationPulse, px_per_mm_y: float) -> float:
+    """The gain (mm/mV) a calibration pulse of `pulse.height_px` shows on a grid of `px_per_mm_y`:
+    the standard gain it is within 15 % of (5, 10 or 20 mm/mV), else the standard 10 (and QC says the
+    pulse disagrees, `qc.verdict`)."""
+    measured = pulse.height_px / px_per_mm_y / PULSE_MV
+    for gain in STANDARD_GAINS_MM_MV:
+        if abs(measured / gain - 1.0) <= 0.15:
+            return gain
+    return GAIN_MM_MV
+
+
+def _trim_end_strokes(mask: np.ndarray, x0: int, x1: int, ppx: float, ppy: float) -> tuple[int, int]:
+    """Cut a tall vertical stroke standing at either end of the trace (what is left of a calibration
+    pulse the crop cut, or a marker line): the trace cannot begin or end with a 3 mm jump within
+    its first millimetre. Its columns are cleared from `mask` (in place); returns the new ends."""
+    edge = max(2, int(round(1.0 * ppx)))
+    clear = max(1, int(round(0.4 * ppx)))
+    tall = 3.0 * ppy
+    for _ in range(2):  # a pulse cut on one side leaves at most two strokes
+        if x1 - x0 < 10 * edge:
+            break
+        cols = mask[:, x0 : x0 + edge] != 0
+        heights = np.where(cols.any(axis=0), mask.shape[0] - np.argmax(cols[::-1], axis=0) - np.argmax(cols, axis=0), 0)
+        if heights.max(initial=0) < tall:
+            break
+        new_x0 = x0 + int(np.flatnonzero(heights >= tall)[-1]) + clear
+        mask[:, x0:new_x0] = 0
+        x0 = new_x0
+    for _ in range(2):
+        if x1 - x0 < 10 * edge:
+            break
+        cols = mask[:, x1 - edge + 1 : x1 + 1] != 0
+        heights = np.where(cols.any(axis=0), mask.shape[0] - np.argmax(cols[::-1], axis=0) - np.argmax(cols, axis=0), 0)
+        if heights.max(initial=0) < tall:
+            break
+        new_x1 = x1 - edge + 1 + int(np.flatnonzero(heights >= tall)[0]) - clear
+        mask[:, new_x1 + 1 : x1 + 1] = 0
+        x1 = new_x1
+    return x0, x1
+
+
+def _locate_pulse(mask: np.ndarray, x0: int, x1: int, ppx: float, ppy: float, search_scales: bool) -> CalibrationPulse | None:
+    """The calibration pulse at the grid's scale; without a grid the scale is unknown, so it is
+    searched for over 2-24 px/mm, and a pulse counts only where its width and height agree on one
+    scale (5 mm x 10 mm)."""
+    pulse = find_calibration_pulse(mask, x0, x1, ppx, ppy)
+    if pulse is not None or not search_scales:
+        return pulse
+    for scale in np.geomspace(2.0, 24.0, 12):
+        pulse = find_calibration_pulse(mask, x0, x1, scale, scale)
+        if pulse is not None and np.isfinite(pulse.height_px):
+            sx = pulse.width_px / (PULSE_S * PAPER_SPEED_MM_S)
+            sy = pulse.height_px / (PULSE_MV * GAIN_MM_MV)
+            if abs(sx / sy - 1.0) <= 0.2:
+                return pulse
+    return None
 
 
 def _no_trace(ink: np.ndarray):

@@ -318,7 +318,7 @@ def _clip_profiles(profs: np.ndarray) -> np.ndarray:
     return np.minimum(profs, cap)
 
 
-def _skew_from_bands(hp: np.ndarray, centres: np.ndarray, major: float, max_deg: float = 3.0) -> float:
+def _skew_from_bands(hp: np.ndarray, centres: np.ndarray, major: float, max_deg: float = 5.5) -> float:
     """Rotation (degrees, OpenCV sign convention) that best aligns the vertical grid lines of all bands.
 
     For each candidate angle, each band's profile is shifted by centre * tan(angle) (a phase ramp in
@@ -565,7 +565,11 @@ def grid_colours(d3: np.ndarray, grid: GridEstimate) -> list[np.ndarray]:
     h, w, _ = d3.shape
     step = max(1, h // 48)
     rows = d3[::step]
-    colmed = np.median(rows, axis=0) if rows.shape[0] > 1 else rows[0]
+    # a high percentile, not the median: a line's full colour is the reference (pixels a line only
+    # partly covers are mixtures of it and the paper, and score <= 0 against it, `trace_score`), and
+    # after a rotation by interpolation (the scanner's or the deskew's) only some rows of a 1-px line
+    # keep the full colour; the trace crosses a column in a few rows only
+    colmed = np.percentile(rows, 90, axis=0) if rows.shape[0] > 1 else rows[0]
     strength = colmed.sum(axis=1)
     pitch = float(grid.px_per_mm_x)
     k = np.arange(math.floor(-grid.phase_x / pitch), math.ceil((w - grid.phase_x) / pitch) + 1)
@@ -716,10 +720,10 @@ def prepare_image(image: np.ndarray, default_px_per_mm: float | None = None) -> 
     # are subtracted by geometry instead (`binarize`'s column quantile and grid floor)
     chromatic = [g for g in references if not _same_hue(g, trace_colour)]
     score = trace_score(d3, chromatic, trace_colour)
-    # the paper's noise, on the darkness along the trace colour (most of a strip is paper)
-    paper = cv2.transform(np.ascontiguousarray(d3[::3, ::3]), (trace_colour / float(trace_colour @ trace_colour))[None, :].astype(np.float32))
-    med = float(np.median(paper))
-    sigma = 1.4826 * float(np.median(np.abs(paper - med)))
+    # the paper's noise, on the darkness along the trace colour, from its lightest pixels (the 10th
+    # to 30th percentiles: paper, even where dense grid lines cover half of a strip)
+    paper = cv2.transform(np.ascontiguousarray(d3[::3, ::3]), (trace_colour / float(trace_colour @ trace_colour))[None, :].astype(np.float32)).ravel()
+    sigma = float(percentile(paper, 30) - percentile(paper, 10)) / 0.7572
     ink, dark, components = binarize_score(score, ppm, sigma, remove_lines=len(chromatic) < len(references))
     noise = sigma
     return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=noise)

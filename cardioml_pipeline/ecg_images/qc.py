@@ -6,9 +6,10 @@ Metrics (all floats, NaN when undefined):
   is interpolated); low = broken or faint trace.
 - ``trace_span``: the trace's span as a fraction of the image width.
 - ``grid_residue``: ink left on the detected grid lattice after grid removal, away from the trace
-  (farther than 3 trace widths), as a fraction of all ink pixels. 0 when no grid was detected.
+  (farther than 3 trace widths), as a fraction of all ink pixels, within the trace's columns (a
+  calibration pulse or a lead name beside the trace does not count). 0 when no grid was detected.
 - ``off_trace_ink``: all ink farther than 3 trace widths from the trace, as a fraction of all ink
-  (labels, specks, leftover grid, noise).
+  within the trace's columns (labels, specks, leftover grid, noise, a neighbouring trace).
 - ``noise``: jitter of the trace in mV: 90th percentile of |signal - its 19-sample running median|
   / 1.645, insensitive to the QRS.
 - ``beats_found`` and ``heart_rate_bpm``: QRS complexes found on the digitized signal (`detect_beats`)
@@ -188,6 +189,11 @@ def verdict(m: dict[str, float]) -> list[str]:
     hr = m.get("heart_rate_bpm", float("nan"))
     if not bad(hr) and not (HR_RANGE[0] <= hr <= HR_RANGE[1]):
         reasons.append(f"heart rate {hr:.0f} bpm outside {HR_RANGE[0]:.0f}-{HR_RANGE[1]:.0f}")
+    pulse, ppy, gain = m.get("calibration_pulse_height_px"), m.get("px_per_mm_y"), m.get("gain_mm_mv")
+    if not bad(pulse) and not bad(ppy) and not bad(gain) and m.get("calibration_source") != "pulse":
+        ratio = pulse / ppy / gain
+        if abs(ratio - 1.0) > 0.15:
+            reasons.append(f"calibration pulse is {pulse / ppy:.1f} mm high, not 1 mV at {gain:.0f} mm/mV (amplitude scale uncertain)")
     if m.get("clipping", 0.0) > MAX_CLIPPING:
         reasons.append(f"trace clipped at the image border ({m['clipping']:.1%} of columns)")
     return reasons
