@@ -78,7 +78,12 @@ def test_png_size_from_the_header_matches_pillow(tmp_path):
 @pytest.mark.parametrize("height", [100, 300])  # uint8 and uint16 row weights
 def test_first_and_last_ink_rows_match_argmax(height):
     rng = np.random.default_rng(height)
-    mask = (rng.random((height, 250)) < 0.01).astype(np.uint8)
+    mask = np.zeros((height, 250), np.uint8)
+    for column in range(250):  # one run of ink per column, at a random height and length
+        start = int(rng.integers(0, height - 10))
+        mask[start : start + int(rng.integers(1, 10)), column] = 1
+    for column in (20, 120, 220):  # a few columns with a second piece (below the path-following share)
+        mask[:3, column] = 1
     mask[:, 10] = 0  # an empty column
     trace = column_positions(mask, 0, mask.shape[1] - 1)
     has = mask.any(axis=0)

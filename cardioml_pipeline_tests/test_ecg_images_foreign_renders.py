@@ -114,3 +114,28 @@ def test_accuracy_on_a_subset_of_the_ecg_image_kit_set():
     assert len(missing) <= 2, missing
     assert np.median(snrs) >= 10.0, np.median(snrs)
     assert np.mean(np.asarray(snrs) >= 5.0) >= 0.75
+
+
+def test_beats_are_found_on_a_low_amplitude_lead():
+    """A lead whose QRS is 0.15-0.25 mV (lead III, aVL often are): its beats are counted, not '0 beats
+    found' (the absolute slope floor of 3 mV/s hid them)."""
+    signals = synthesize_12_lead([], 75.0, seed=11)
+    low = 0.2 * signals["II"] / np.ptp(signals["II"])  # 0.2 mV peak to peak
+    out = process_lead_image(render_lead(low, FS, RenderSpec(dpi=200, seed=5)))
+    assert out.qc_metrics["beats_found"] >= 10, out.qc_reasons
+    assert out.qc_metrics["heart_rate_bpm"] == pytest.approx(75.0, rel=0.05)
+    assert not any("beats found" in reason for reason in out.qc_reasons)
+
+
+def test_an_upside_down_or_mirrored_scan_is_flagged():
+    """Turned by 180 degrees or mirrored, the trace runs backwards (T waves before the QRS): QC says
+    so and fails the lead; the same strip the right way round passes that check. (A lead with a
+    clear T wave: where the T wave is flat the direction cannot be told, see MAX_REVERSAL.)"""
+    image, _, _ = _kit("1023_V2")
+    upright = process_lead_image(image)
+    assert upright.qc_metrics["time_reversal"] < 1.0
+    assert not any("backwards" in reason for reason in upright.qc_reasons)
+    for turned in (cv2.rotate(image, cv2.ROTATE_180), cv2.flip(image, 1)):
+        out = process_lead_image(turned)
+        assert out.qc_metrics["time_reversal"] > 3.0
+        assert not out.qc_passed and any("backwards" in reason for reason in out.qc_reasons)

@@ -124,7 +124,12 @@ def find_calibration_pulse(mask: np.ndarray, x0: int, x1: int, px_per_mm_x: floa
         sub = mask[:, lo : hi + 1] != 0
         has = sub.any(axis=0)
         top = np.where(has, np.argmax(sub, axis=0), -1)
-        bottom = np.where(has, h - 1 - np.argmax(sub[::-1], axis=0), -1)
+        # each column's first run of ink from its top down (a lead name printed below a stroke is
+        # another run, and must not make the stroke look taller)
+        rows = np.arange(h)[:, None]
+        below_gap = (~sub) & (rows > top[None, :])
+        first_gap = np.where(below_gap.any(axis=0), np.argmax(below_gap, axis=0), h)
+        bottom = np.where(has, first_gap - 1, -1)
         height = np.where(has, bottom - top + 1, 0)
         nominal = 10.0 * px_per_mm_y
         clipped_top = has & (top == 0)
@@ -214,7 +219,11 @@ def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 4
     top = top.astype(np.float64)
     bottom = bottom.astype(np.float64)
     multi = np.flatnonzero(has & ~single)
-    if multi.size:
+    if multi.size >= max(5, 0.02 * n):
+        # many columns hold several pieces of ink (a neighbouring trace, a label, shadows, noise):
+        # follow the trace as one continuous path instead of column by column
+        top, bottom, has = _follow_runs(sub, thickness)
+    elif multi.size:
         sc = np.flatnonzero(single)
         centre_single = (top[sc] + bottom[sc]) / 2
         for c in multi:
@@ -232,6 +241,78 @@ def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 4
 
     y = _envelope_estimate(top, bottom, has, thickness, level_window)
     return Trace(x0, x1, y, has, np.where(has, top, -1).astype(int), np.where(has, bottom, -1).astype(int), thickness, mask)
+
+
+def column_runs(sub: np.ndarray, merge_gap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertical runs of ink in every column of a 0/1 mask: (column, first row, last row), sorted by
+    column then row; runs less than `merge_gap` rows apart are merged (a stroke split by a grid line
+    or anti-aliasing is one piece)."""
+    h, n = sub.shape
+    padded = np.zeros((n, h + 2), np.int8)
+    padded[:, 1:-1] = sub.T
+    d = np.diff(padded, axis=1)
+    col_s, start = np.nonzero(d == 1)
+    col_e, end = np.nonzero(d == -1)
+    end = end - 1
+    if col_s.size:
+        gap = start[1:] - end[:-1] - 1
+        joined = (col_s[1:] == col_s[:-1]) & (gap <= merge_gap)
+        keep_start = np.r_[True, ~joined]
+        keep_end = np.r_[~joined, True]
+        col_s, start, end = col_s[keep_start], start[keep_start], end[keep_end]
+    return col_s, start, end
+
+
+def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The trace as the cheapest left-to-right path through the columns' ink runs (a Viterbi pass):
+    stepping from a run to the next column's run costs their vertical gap beyond one pen width, in pen
+    widths (0 when they touch or nearly do: a steep QRS stroke is free), and a column may be skipped at `skip_cost` (where the trace
+    is faint or hidden and only foreign ink is there). A neighbouring trace, a label or a shadow is
+    then left out wherever reaching it costs more than following the trace's own continuity.
+    Returns per column (top, bottom, found)."""
+    h, n = sub.shape
+    cols, starts, ends = column_runs(sub, max(1.0, thickness))
+    bounds = np.searchsorted(cols, np.arange(n + 1))
+    scale = 1.0 / max(1.0, thickness)
+    slack = max(1.0, thickness)  # a thin stroke's pieces in adjacent columns may not touch
+    # states: (cost, top, bottom, back) per column; back = index into the previous column's states,
+    # a skipped column keeps the last run's extent (one carried state: the cheapest)
+    history: list[list[tuple[float, float, float, int, int]]] = []
+    prev: list[tuple[float, float, float, int, int]] = []
+    for c in range(n):
+        cur: list[tuple[float, float, float, int, int]] = []
+        for k in range(bounds[c], bounds[c + 1]):
+            t, b = float(starts[k]), float(ends[k])
+            if not prev:
+                cur.append((0.0, t, b, -1, k))
+                continue
+            best, arg = math.inf, -1
+            for j, (cost, pt, pb, _, _) in enumerate(prev):
+                gap = t - pb - 1.0 if t > pb + 1.0 else (pt - b - 1.0 if pt > b + 1.0 else 0.0)
+                total = cost + max(0.0, gap - slack) * scale
+                if total < best:
+                    best, arg = total, j
+            cur.append((best, t, b, arg, k))
+        if prev:
+            j = min(range(len(prev)), key=lambda i: prev[i][0])
+            cost, pt, pb, _, _ = prev[j]
+            cur.append((cost + skip_cost, pt, pb, j, -1))
+        history.append(cur)
+        prev = cur
+    top = np.full(n, -1.0)
+    bottom = np.full(n, -1.0)
+    found = np.zeros(n, bool)
+    if not prev:
+        return top, bottom, found
+    j = min(range(len(prev)), key=lambda i: prev[i][0])
+    for c in range(n - 1, -1, -1):
+        cost, t, b, back, k = history[c][j]
+        if k >= 0:
+            top[c], bottom[c], found[c] = t, b, True
+        j = back
+        if j < 0:
+            break
+    return top, bottom, found
 
 
 def _pad_edge(x: np.ndarray, k: int) -> np.ndarray:

@@ -50,7 +50,7 @@ _METRIC_KEYS = (
     "trace_coverage", "trace_span", "grid_residue", "off_trace_ink", "noise", "beats_found",
     "heart_rate_bpm", "clipping", "skew_deg", "px_per_mm_x", "px_per_mm_y", "thickness_px",
     "duration_s", "grid_strength", "image_noise", "calibration_pulse_height_px", "calibration_pulse_width_px",
-    "gain_mm_mv",
+    "gain_mm_mv", "time_reversal",
 )
 STANDARD_GAINS_MM_MV = (5.0, 10.0, 20.0)  # half, standard and double gain, as ECG machines print them
 
@@ -111,6 +111,11 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
 
     ink = prep.ink
     found = trace_columns(ink, ppx, prep.components) if ink.any() else None
+    if found is None and g.found:
+        # a faint trace cut to pieces where it crosses the grid lines: bridge the gaps and retry
+        prep = prepare_image(image, default_px_per_mm, bridge_lines=True)
+        ink = prep.ink
+        found = trace_columns(ink, ppx, prep.components) if ink.any() else None
     if found is None:
         res = _failed(prep.bgr, "no trace found", ppx, source, metrics)
         res.px_per_mm_y = ppy
@@ -164,6 +169,7 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
         noise=Q.signal_noise(sig.astype(np.float64)),
         beats_found=float(beats.size),
         heart_rate_bpm=Q.heart_rate(beats, OUTPUT_FS),
+        time_reversal=Q.time_reversal(sig, beats, OUTPUT_FS),
         clipping=float(np.mean((tops <= 0) | (bottoms >= h - 1))) if tops.size else 0.0,
         thickness_px=float(trace.thickness),
         duration_s=float(sig.size / OUTPUT_FS),
@@ -204,9 +210,10 @@ def pulse_gain(pulse: CalibrationPulse, px_per_mm_y: float) -> float:
 
 
 def _trim_end_strokes(mask: np.ndarray, x0: int, x1: int, ppx: float, ppy: float) -> tuple[int, int]:
-    """Cut a tall vertical stroke standing at either end of the trace (what is left of a calibration
-    pulse the crop cut, or a marker line): the trace cannot begin or end with a 3 mm jump within
-    its first millimetre. Its columns are cleared from `mask` (in place); returns the new ends."""
+    """Cut a tall vertical stroke standing at either end of the trace and running into the image's
+    top or bottom border (what is left of a calibration pulse the crop cut, or a marker line): the
+    trace cannot begin or end with a 3 mm jump out of the picture within its first millimetre. Its
+    columns are cleared from `mask` (in place); returns the new ends."""
     edge = max(2, int(round(1.0 * ppx)))
     clear = max(1, int(round(0.4 * ppx)))
     tall = 3.0 * ppy
@@ -215,7 +222,7 @@ def _trim_end_strokes(mask: np.ndarray, x0: int, x1: int, ppx: float, ppy: float
             break
         cols = mask[:, x0 : x0 + edge] != 0
         heights = np.where(cols.any(axis=0), mask.shape[0] - np.argmax(cols[::-1], axis=0) - np.argmax(cols, axis=0), 0)
-        if heights.max(initial=0) < tall:
+        if heights.max(initial=0) < tall or not (cols[0].any() or cols[-1].any()):
             break
         new_x0 = x0 + int(np.flatnonzero(heights >= tall)[-1]) + clear
         mask[:, x0:new_x0] = 0
@@ -225,7 +232,7 @@ def _trim_end_strokes(mask: np.ndarray, x0: int, x1: int, ppx: float, ppy: float
             break
         cols = mask[:, x1 - edge + 1 : x1 + 1] != 0
         heights = np.where(cols.any(axis=0), mask.shape[0] - np.argmax(cols[::-1], axis=0) - np.argmax(cols, axis=0), 0)
-        if heights.max(initial=0) < tall:
+        if heights.max(initial=0) < tall or not (cols[0].any() or cols[-1].any()):
             break
         new_x1 = x1 - edge + 1 + int(np.flatnonzero(heights >= tall)[0]) - clear
         mask[:, new_x1 + 1 : x1 + 1] = 0

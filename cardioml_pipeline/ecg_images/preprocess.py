@@ -655,7 +655,7 @@ def _subtract_line_levels(score: np.ndarray) -> float:
 
 
 def binarize_score(
-    score: np.ndarray, px_per_mm: float | None, sigma: float, remove_lines: bool = False
+    score: np.ndarray, px_per_mm: float | None, sigma: float, remove_lines: bool = False, bridge_lines: bool = False
 ) -> tuple[np.ndarray, float, tuple | None]:
     """Ink mask from the trace score (`trace_score`): hysteresis between a strong level (a pixel
     surely on the trace) and a weak one (a faint anti-aliased stroke or a 1-px line at 100 dpi, kept
@@ -675,6 +675,12 @@ def binarize_score(
     weak = max(0.12, 2.5 * sigma, (0.5 if remove_lines else 0.6) * strong, 0.15 * line_level)
     u8 = cv2.convertScaleAbs(cv2.max(score, 0.0), alpha=255.0)  # saturates: > 1 -> 255
     _, weak_mask = cv2.threshold(u8, math.ceil(weak * 255) - 1, 1, cv2.THRESH_BINARY)
+    if bridge_lines and px_per_mm:
+        # where the trace crosses a vertical grid line its pixels are part line colour and may score
+        # low: close horizontal gaps up to a line's width
+        k = max(2, int(round(0.3 * px_per_mm))) + 1
+        weak_mask = cv2.morphologyEx(weak_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
+        u8 = cv2.max(u8, weak_mask * np.uint8(math.ceil(weak * 255)))
     n, labels, stats = label_components(weak_mask)
     if n <= 1:
         return np.zeros(u8.shape, np.uint8), 0.0, None
@@ -688,7 +694,10 @@ def binarize_score(
     return mask, dark, (labels, stats, keep)
 
 
-def prepare_image(image: np.ndarray, default_px_per_mm: float | None = None) -> Prepared:
+def prepare_image(image: np.ndarray, default_px_per_mm: float | None = None, bridge_lines: bool = False) -> Prepared:
+    """Normalize, calibrate, deskew and binarize one lead image (module docstring). `bridge_lines`:
+    close the gaps a grid line cuts in a faint trace (the second try for an image whose trace was
+    not found: it costs a little accuracy where it is not needed)."""
     bgr = to_bgr_uint8(image)
     h, w = bgr.shape[:2]
     if h < MIN_SIZE[0] or w < MIN_SIZE[1]:
@@ -724,6 +733,6 @@ def prepare_image(image: np.ndarray, default_px_per_mm: float | None = None) -> 
     # to 30th percentiles: paper, even where dense grid lines cover half of a strip)
     paper = cv2.transform(np.ascontiguousarray(d3[::3, ::3]), (trace_colour / float(trace_colour @ trace_colour))[None, :].astype(np.float32)).ravel()
     sigma = float(percentile(paper, 30) - percentile(paper, 10)) / 0.7572
-    ink, dark, components = binarize_score(score, ppm, sigma, remove_lines=len(chromatic) < len(references))
+    ink, dark, components = binarize_score(score, ppm, sigma, remove_lines=len(chromatic) < len(references), bridge_lines=bridge_lines and bool(references))
     noise = sigma
     return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=noise)

@@ -14,6 +14,8 @@ Metrics (all floats, NaN when undefined):
   / 1.645, insensitive to the QRS.
 - ``beats_found`` and ``heart_rate_bpm``: QRS complexes found on the digitized signal (`detect_beats`)
   and 60 / median RR (NaN with fewer than two beats).
+- ``time_reversal``: the median beat's largest deflection before the QRS over the largest after it:
+  above ``MAX_REVERSAL`` the trace runs backwards, as on an upside-down or mirrored scan.
 - ``image_noise``: standard deviation of the paper's darkness / median darkness of the ink: how close
   the paper's noise comes to the trace's contrast (above ``MAX_IMAGE_NOISE`` the trace cannot be
   separated reliably from noise blobs).
@@ -39,14 +41,16 @@ from cardioml_pipeline.ecg_images.preprocess import percentile
 
 MIN_COVERAGE = 0.90
 MIN_SPAN = 0.50
-MAX_GRID_RESIDUE = 0.05
-MAX_OFF_TRACE_INK = 0.35
+MAX_GRID_RESIDUE = 0.04
+MAX_OFF_TRACE_INK = 0.06
 MAX_NOISE_MV = 0.05
-MAX_IMAGE_NOISE = 0.2
+MAX_IMAGE_NOISE = 0.25
 MIN_BEATS = 4
 MAX_CLIPPING = 0.01
 HR_RANGE = (20.0, 300.0)
-MIN_QRS_SLOPE_MV_S = 3.0  # smoothed |dV/dt| a QRS must reach (P and T waves stay below)
+MIN_QRS_SLOPE_MV_S = 3.0  # smoothed |dV/dt| a QRS of a full-size lead must reach (P and T waves stay below) ...
+FULL_SIZE_MV = 0.6  # ... scaled down in proportion for a smaller lead (peak to peak below this), so the
+# beats of a low-amplitude lead (III, aVL: QRS of 0.2 mV) are still counted
 
 
 @functools.lru_cache(maxsize=8)
@@ -87,7 +91,9 @@ def detect_beats(sig: np.ndarray, fs: int) -> np.ndarray:
     env = np.abs(np.gradient(bp)) * fs  # mV/s
     win = max(1, int(0.08 * fs))
     env = np.convolve(env, np.ones(win) / win, mode="same")
-    thr = max(0.3 * float(percentile(env, 99)), MIN_QRS_SLOPE_MV_S)
+    size = float(percentile(x, 99.5) - percentile(x, 0.5))
+    floor = MIN_QRS_SLOPE_MV_S * min(1.0, max(size, 0.05) / FULL_SIZE_MV)
+    thr = max(0.3 * float(percentile(env, 99)), floor)
     peaks, _ = sps.find_peaks(env, height=thr, distance=max(1, int(0.24 * fs)))
     # locate each beat on the largest deflection within +/- 60 ms (windows over a padded copy: the
     # padding never wins, so each is the argmax over the part of the window inside the signal)
@@ -98,6 +104,34 @@ def detect_beats(sig: np.ndarray, fs: int) -> np.ndarray:
     padded = np.concatenate((np.full(half, -np.inf), deviation, np.full(half, -np.inf)))
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)[peaks]
     return np.unique((peaks - half + np.argmax(windows, axis=1)).astype(int))
+
+
+MAX_REVERSAL = 3.0  # median-beat ratio (before / after the QRS) above which the trace runs backwards
+
+
+def time_reversal(sig: np.ndarray, beats: np.ndarray, fs: int) -> float:
+    """How backwards the trace runs: on the median beat (the beats aligned on their QRS), the largest
+    deflection from the beat's baseline in the part of the cycle before the QRS (from half the median
+    RR to 120 ms before it) over the largest after it (120 ms to half the RR after). In an ECG the T
+    wave, larger than the P wave, follows the QRS: the ratio is below 1. A scan turned upside down
+    (180 degrees) or mirrored runs backwards and puts the T waves before the QRS: above 1. NaN with
+    fewer than 4 beats."""
+    if beats.size < 4:
+        return float("nan")
+    x = np.asarray(sig, np.float64)
+    rr = int(np.median(np.diff(beats)))
+    half = rr // 2
+    guard = int(0.12 * fs)
+    if half <= guard + int(0.04 * fs):
+        return float("nan")
+    inner = [int(b) for b in beats if b - half >= 0 and b + half < x.size]
+    if len(inner) < 3:
+        return float("nan")
+    median_beat = np.median(np.stack([x[b - half : b + half] for b in inner]), axis=0)
+    baseline = float(np.median(median_beat))
+    before = np.abs(median_beat[: half - guard] - baseline).max()
+    after = np.abs(median_beat[half + guard :] - baseline).max()
+    return float((before + 1e-3) / (after + 1e-3))
 
 
 def heart_rate(beats: np.ndarray, fs: int) -> float:
@@ -194,6 +228,9 @@ def verdict(m: dict[str, float]) -> list[str]:
         ratio = pulse / ppy / gain
         if abs(ratio - 1.0) > 0.15:
             reasons.append(f"calibration pulse is {pulse / ppy:.1f} mm high, not 1 mV at {gain:.0f} mm/mV (amplitude scale uncertain)")
+    reversal = m.get("time_reversal", float("nan"))
+    if not bad(reversal) and reversal > MAX_REVERSAL:
+        reasons.append(f"the trace runs backwards (T waves before the QRS, ratio {reversal:.1f}): an upside-down or mirrored scan?")
     if m.get("clipping", 0.0) > MAX_CLIPPING:
         reasons.append(f"trace clipped at the image border ({m['clipping']:.1%} of columns)")
     return reasons
