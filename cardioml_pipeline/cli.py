@@ -58,12 +58,14 @@ def _warehouse(args: argparse.Namespace):
 
 
 @contextmanager
-def _reading(args: argparse.Namespace):
+def _reading(args: argparse.Namespace, writable_files: tuple[Path, ...] = ()):
+    """A locked-down read-only connection (see cardioml_pipeline.readonly) to the snapshot, or the
+    live file with --live."""
     import duckdb
 
     warehouse = _warehouse(args)
     try:
-        with warehouse.read(live=args.live) as conn:
+        with warehouse.read(live=args.live, writable_files=writable_files) as conn:
             yield conn
     except FileNotFoundError:
         raise CliError(
@@ -74,6 +76,13 @@ def _reading(args: argparse.Namespace):
         if "lock" not in str(error).lower():
             raise
         raise CliError(f"{warehouse.path} stayed locked by a running materialization; retry, or read the published snapshot (drop --live)") from None
+
+
+def _one_line(message: str) -> str:
+    """DuckDB's message on one line: its first line, plus the LINE/caret context dropped."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    kept = [line for line in lines if not line.startswith("LINE ") and set(line) != {"^"}]
+    return " ".join(kept) if kept else message.strip()
 
 
 def _cell(value: object, null: str) -> str:
@@ -125,15 +134,19 @@ def write_result(columns: list[str], rows: list[tuple], fmt: str, max_width: int
 def sql_command(args: argparse.Namespace) -> int:
     import duckdb
 
+    from cardioml_pipeline.readonly import StatementRefused, single_query
+
     try:
         with _reading(args) as conn:
             try:
-                relation = conn.sql(args.query)
+                relation = conn.sql(single_query(conn, args.query))
                 if relation is None:
                     return 0
                 columns, rows = list(relation.columns), relation.fetchall()
+            except StatementRefused as refused:
+                raise CliError(f"refused: {refused}") from None
             except duckdb.Error as error:
-                raise CliError(str(error).strip()) from None
+                raise CliError(_one_line(str(error))) from None
     except CliError as error:
         print(f"cardioml sql: {error}", file=sys.stderr)
         return 1
@@ -208,9 +221,9 @@ def export_command(args: argparse.Namespace) -> int:
             raise CliError(f"--to {args.to}: the file name must end in .parquet or .csv")
         if not target.parent.exists():
             raise CliError(f"--to {args.to}: folder {target.parent} does not exist")
-        with _reading(args) as conn:
+        temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        with _reading(args, writable_files=(temp,)) as conn:  # the only file this connection may write
             schema, table = _resolve_table(args.table, _relations(conn))
-            temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
             options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
             try:
                 rows = conn.execute(f"SELECT count(*) FROM {qualified(schema, table)}").fetchall()[0][0]

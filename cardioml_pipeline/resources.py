@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -133,15 +133,29 @@ class WarehouseResource(dg.ConfigurableResource):
         return path.with_name(path.stem + SNAPSHOT_SUFFIX)
 
     @contextmanager
-    def read(self, live: bool = False, timeout_s: float = READER_LOCK_TIMEOUT_S) -> Iterator[duckdb.DuckDBPyConnection]:
+    def read(
+        self,
+        live: bool = False,
+        timeout_s: float = READER_LOCK_TIMEOUT_S,
+        restricted: bool = True,
+        writable_files: Sequence[Path] = (),
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection for analysts. Opens the published snapshot, which no run ever
         locks, so it never waits; with `live=True`, or before any snapshot has been published, opens
-        the warehouse itself read-only and retries for up to `timeout_s` while a run holds the lock."""
+        the warehouse itself read-only and retries for up to `timeout_s` while a run holds the lock.
+
+        `restricted` (the default) locks the connection down (see `readonly.lock_down`): no file
+        access beyond the database and the Parquet files its views read (plus `writable_files`), no
+        ATTACH of another file, no extensions, no settings changes."""
         path = self.path if live or not self.snapshot_path.exists() else self.snapshot_path
         if not path.exists():
             raise FileNotFoundError(f"warehouse {self.path} does not exist yet: materialize the assets first")
         conn = connect_retrying(path, read_only=True, timeout_s=timeout_s)
         try:
+            if restricted:
+                from cardioml_pipeline.readonly import lock_down
+
+                lock_down(conn, writable_files)
             yield conn
         finally:
             conn.close()
