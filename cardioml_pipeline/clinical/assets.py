@@ -15,6 +15,7 @@ from cardioml_pipeline.clinical.reading import RAW_META_COLUMNS, SourceFileError
 from cardioml_pipeline.clinical.schemas import ECG_LABELS_SCHEMA, quarantine_invalid_rows
 from cardioml_pipeline.clinical.tables import ACTION_ROW_EXCLUDED, TABLES, TableSpec
 from cardioml_pipeline.clinical.dictionary import build_data_dictionary
+from cardioml_pipeline.clinical.keys import swapped_key_columns, whole_numbers
 from cardioml_pipeline.metadata import markdown_table, table_metadata
 from cardioml_pipeline.resources import DatasetResource, WarehouseResource
 from cardioml_pipeline.warehouse import query_frame, read_table, recorded_fingerprint, replace_rows, replace_table, utc_now
@@ -222,6 +223,34 @@ def staging_lineage(spec: TableSpec, source_columns: dict[str, str]) -> dg.Table
     return dg.TableColumnLineage(deps_by_column=deps)
 
 
+CORE_RAW_TABLE = "core_patient_data"
+
+
+def _source_name(raw: pl.DataFrame, spec: TableSpec) -> str:
+    files = raw["_source_file"].drop_nulls().unique().to_list() if "_source_file" in raw.columns else []
+    return files[0] if len(files) == 1 else f"Clinical_Data/{spec.source_file}"
+
+
+def core_key_pairs(warehouse: WarehouseResource) -> pl.DataFrame | None:
+    """Table 01's (file_number, record_number) pairs as last loaded into raw, the reference the
+    other tables' key columns are checked against; None when it is not loaded or itself looks
+    swapped."""
+    from cardioml_pipeline.clinical.tables import TABLES_BY_RAW
+
+    with warehouse.connect() as conn:
+        if not _exists(conn, "raw", CORE_RAW_TABLE):
+            return None
+        core = read_table(conn, f"raw.{CORE_RAW_TABLE}")
+    try:
+        mapping = map_header(TABLES_BY_RAW[CORE_RAW_TABLE], core.columns, Path(f"raw.{CORE_RAW_TABLE}"), known_headers=all_clinical_headers())
+    except SourceFileError:
+        return None
+    first, second = core[mapping.source_columns["file_number"]], core[mapping.source_columns["record_number"]]
+    if swapped_key_columns("table 01", first, second) is not None:
+        return None
+    return pl.DataFrame({"file_number": whole_numbers(first), "record_number": whole_numbers(second)})
+
+
 def build_staging_asset(spec: TableSpec) -> dg.AssetsDefinition:
     key = staging_key(spec.staging_table)
     checks = [
@@ -248,6 +277,14 @@ def build_staging_asset(spec: TableSpec) -> dg.AssetsDefinition:
             mapping = map_header(spec, raw.columns, Path(f"raw.{spec.raw_table}"), known_headers=all_clinical_headers())
         except SourceFileError as error:
             raise dg.Failure(str(error)) from error
+        problem = swapped_key_columns(
+            _source_name(raw, spec),
+            raw[mapping.source_columns["file_number"]],
+            raw[mapping.source_columns["record_number"]],
+            None if spec.raw_table == CORE_RAW_TABLE else core_key_pairs(warehouse),
+        )
+        if problem:
+            raise dg.Failure(problem)
         result: StagedTable = stage_clinical_table(spec, raw, mapping)
         version = fingerprint(input_version, STAGING_CODE_VERSION)
         written = write_staged(warehouse, spec.staging_table, result.staged, result.quarantine, version)

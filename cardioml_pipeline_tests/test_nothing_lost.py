@@ -1,0 +1,76 @@
+"""Issue 15: bad input that used to pass silently (or sink a whole table) now fails loudly, with the
+file and columns named, or is quarantined with a reason while the good rows load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cardioml_pipeline_tests.conftest import check_results, failed_steps, query, run_pipeline
+
+URINALYSIS = "Clinical_Data/08_Urinalysis.csv"
+CORE = "Clinical_Data/01_Core_Patient_Data.csv"
+
+
+def swap_key_columns(path: Path) -> None:
+    lines = path.read_text().splitlines()
+    swapped = []
+    for line in lines:
+        fields = line.split(",")
+        fields[0], fields[1] = fields[1], fields[0]
+        swapped.append(",".join(fields))
+    path.write_text("\n".join(swapped) + "\n")
+
+
+def test_swapped_key_columns_fail_that_table_naming_file_and_columns(demo_copy, tmp_path):
+    """Case 1: before, every row loaded with exit 0 and the table joined no patient."""
+    swap_key_columns(demo_copy / URINALYSIS)
+    warehouse = tmp_path / "w.duckdb"
+    result = run_pipeline(demo_copy, warehouse)
+    failures = failed_steps(result)
+    assert set(failures) == {"staging__urinalysis"}, failures
+    message = failures["staging__urinalysis"]
+    assert "08_Urinalysis.csv" in message and "Patient's file number" in message and "swapped" in message
+    # the other tables load
+    assert query(warehouse, "SELECT count(*) FROM staging.patients") == [(60,)]
+    assert query(warehouse, "SELECT count(*) FROM staging.coagulation_profile") == [(60,)]
+
+    # a second run over the same warehouse (table 01 already loaded) fails it the same way
+    second = failed_steps(run_pipeline(demo_copy, warehouse))
+    assert "staging__urinalysis" in second and "swapped" in second["staging__urinalysis"]
+
+
+def test_swapped_key_columns_in_table_01_fail_staging_patients(demo_copy, tmp_path):
+    core = demo_copy / CORE
+    lines = core.read_text().splitlines()
+    # table 01 has record numbers shared by two patients, as the real one does: make two so
+    header, rows = lines[0], [line.split(",") for line in lines[1:]]
+    rows[1][1] = rows[0][1]
+    rows[3][1] = rows[2][1]
+    core.write_text("\n".join([header, *(",".join(r) for r in rows)]) + "\n")
+    swap_key_columns(core)
+    result = run_pipeline(demo_copy, tmp_path / "w.duckdb", selection=["raw/core_patient_data", "staging/patients"])
+    failures = failed_steps(result)
+    assert "staging__patients" in failures and "01_Core_Patient_Data.csv" in failures["staging__patients"] and "swapped" in failures["staging__patients"]
+
+
+def test_malformed_label_keys_are_quarantined_and_the_rest_loads(demo_copy, tmp_path):
+    """Case 4: before, `6-0` and `5 - 2` failed staging.ecg_labels with a pandera error naming no
+    row, and everything downstream was skipped."""
+    labels = demo_copy / "ECG Labels.csv"
+    good_rows = len(labels.read_bytes().splitlines())
+    with labels.open("ab") as handle:
+        handle.write(b"6-0, AF\r\n5 - 2, PVC\r\n\xd9\xa1\xd9\xa2-1, AF\r\n99999999999999999999, AF\r\n7-2, PAC\r\n")
+    warehouse = tmp_path / "w.duckdb"
+    result = run_pipeline(demo_copy, warehouse)
+    assert failed_steps(result) == {}
+    reasons = dict(query(warehouse, "SELECT value, reason FROM quality.quarantine WHERE table_name = 'ecg_labels' AND column_name = 'ecg_key' AND action = 'row_excluded'"))
+    assert "ECG index 0" in reasons["6-0"]
+    assert "not '<record number>'" in reasons["5 - 2"]
+    assert "not '<record number>'" in reasons["١٢-1"]
+    assert "outside" in reasons["99999999999999999999"]
+    assert query(warehouse, "SELECT count(*) FROM staging.ecg_labels WHERE ecg_key = '7-2'") != [(0,)]
+    staged_rows = query(warehouse, "SELECT count(DISTINCT _row_number) FROM staging.ecg_labels")[0][0]
+    excluded = query(warehouse, "SELECT count(DISTINCT _row_number) FROM quality.quarantine WHERE table_name = 'ecg_labels' AND action = 'row_excluded'")[0][0]
+    assert staged_rows + excluded == good_rows + 5
+    assert check_results(result)[("staging/ecg_labels", "every_raw_row_accounted")].passed
+    assert query(warehouse, "SELECT count(*) FROM features.patient_features") == [(60,)]
