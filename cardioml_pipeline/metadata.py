@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -9,6 +10,44 @@ import dagster as dg
 import polars as pl
 
 PREVIEW_ROWS = 5
+# Row-level previews (first rows of tables, examples of quarantined values) land in the Dagster
+# event storage; off ("0", "false", "no", "off") keeps counts, schemas and aggregates only.
+ROW_PREVIEWS_ENV = "CARDIOML_ROW_PREVIEWS"
+
+
+def row_previews_enabled() -> bool:
+    """CARDIOML_ROW_PREVIEWS, on by default; read when a run uses it, not at import."""
+    return os.environ.get(ROW_PREVIEWS_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def preview_table(frame: pl.DataFrame, max_rows: int = PREVIEW_ROWS, digits: int = 3, max_width: int = 80) -> dg.MetadataValue:
+    """The first rows as Dagster table metadata (floats rounded, long text cut), shown as a table
+    in the UI. Call only when row_previews_enabled()."""
+    head = frame.head(max_rows)
+    rows = []
+    for record in head.iter_rows(named=True):
+        values = {}
+        for name, value in record.items():
+            if isinstance(value, float):
+                value = round(value, digits)
+            elif value is not None and not isinstance(value, (int, bool, str)):
+                value = str(value)
+            if isinstance(value, str) and len(value) > max_width:
+                value = value[: max_width - 1] + "…"
+            values[name] = value
+        rows.append(dg.TableRecord(values))
+    schema = dg.TableSchema(columns=[dg.TableColumn(name=name, type=_table_type(dtype)) for name, dtype in head.schema.items()])
+    return dg.MetadataValue.table(records=rows, schema=schema)
+
+
+def _table_type(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "int"
+    if dtype.is_float():
+        return "float"
+    if dtype == pl.Boolean:
+        return "bool"
+    return "string"
 
 
 def column_schema(frame: pl.DataFrame, descriptions: Mapping[str, str] | None = None) -> dg.TableSchema:

@@ -74,3 +74,39 @@ def test_malformed_label_keys_are_quarantined_and_the_rest_loads(demo_copy, tmp_
     assert staged_rows + excluded == good_rows + 5
     assert check_results(result)[("staging/ecg_labels", "every_raw_row_accounted")].passed
     assert query(warehouse, "SELECT count(*) FROM features.patient_features") == [(60,)]
+
+
+def edit_cell(path: Path, row: int, header: str, value: str) -> None:
+    """Set the cell of data row `row` (1-based) under the first column named `header`."""
+    lines = path.read_text().splitlines()
+    column = lines[0].split(",").index(header)
+    fields = lines[row].split(",")
+    fields[column] = value
+    lines[row] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_table_01_copies_are_validated_and_compared_with_their_source_tables(demo_copy, tmp_path):
+    """Case 3: before, a systolic pressure of 400 in table 01's copy passed unseen, and nothing
+    compared table 01's copies with tables 02-10."""
+    core = demo_copy / CORE
+    edit_cell(core, 2, "Systolic blood pressure ", "400")  # impossible, and disagrees with table 03
+    edit_cell(core, 3, "Urine Bacteria", "Lots")  # unknown category in the copy
+    edit_cell(demo_copy / "Clinical_Data/07_Coagulation_Profile.csv", 4, "INR", "3.3")  # table 07 disagrees with table 01's copy
+    warehouse = tmp_path / "w.duckdb"
+    result = run_pipeline(demo_copy, warehouse)
+    assert failed_steps(result) == {}
+    copies = query(warehouse, "SELECT file_number, column_name, value, reason FROM quality.quarantine WHERE table_name = 'patients' AND action = 'copy_not_staged' ORDER BY file_number")
+    assert [(f, c, v) for f, c, v, _ in copies] == [(1002, "systolic_bp", "400.0"), (1003, "urine_bacteria", "Lots")]
+    assert "staging.emergency_admission.systolic_bp" in copies[0][3] and "in_range" in copies[0][3]
+    # the staged tables keep their own (valid) values; staging.patients is unchanged in size
+    assert query(warehouse, "SELECT count(*) FROM staging.patients") == [(60,)]
+    assert query(warehouse, "SELECT systolic_bp FROM staging.emergency_admission WHERE file_number = 1002") != [(400.0,)]
+    disagreements = query(warehouse, "SELECT file_number, table_name, column_name, table_01_value, source_value FROM quality.table_01_disagreements ORDER BY 1, 2, 3")
+    as_keys = {(f, t, c) for f, t, c, _, _ in disagreements}
+    assert {(1002, "emergency_admission", "systolic_bp"), (1004, "coagulation_profile", "inr")} <= as_keys
+    inr = [row for row in disagreements if row[2] == "inr"][0]
+    assert inr[4] == "3.3" and inr[3] != "3.3"
+    check = check_results(result)[("quality/table_01_copies", "table_01_copies_agree")]
+    assert not check.passed
+    assert check.metadata["cells_disagreeing"].value == len(disagreements) and check.metadata["cells_compared"].value > 1000

@@ -15,14 +15,15 @@ from cardioml_pipeline.clinical.reading import RAW_META_COLUMNS, SourceFileError
 from cardioml_pipeline.clinical.schemas import ECG_LABELS_SCHEMA, quarantine_invalid_rows
 from cardioml_pipeline.clinical.tables import ACTION_ROW_EXCLUDED, TABLES, TableSpec
 from cardioml_pipeline.clinical.dictionary import build_data_dictionary
+from cardioml_pipeline.clinical.copies import DISAGREEMENT_SCHEMA, core_copy_disagreements, validate_core_copies
 from cardioml_pipeline.clinical.keys import swapped_key_columns, whole_numbers
-from cardioml_pipeline.metadata import markdown_table, table_metadata
+from cardioml_pipeline.metadata import markdown_table, preview_table, row_previews_enabled, table_metadata
 from cardioml_pipeline.resources import DatasetResource, WarehouseResource
 from cardioml_pipeline.warehouse import query_frame, read_table, recorded_fingerprint, replace_rows, replace_table, utc_now
 
 WRITER_POOL = "duckdb_writer"
 RAW_CODE_VERSION = "raw-1"
-STAGING_CODE_VERSION = "staging-1"
+STAGING_CODE_VERSION = "staging-2"  # 2: table 01 copies validated, malformed label keys quarantined
 QUARANTINE_TABLE = "quality.quarantine"
 LABELS_RAW_TABLE = "ecg_labels"
 LABELS_FILE = "ECG Labels.csv"
@@ -286,6 +287,10 @@ def build_staging_asset(spec: TableSpec) -> dg.AssetsDefinition:
         if problem:
             raise dg.Failure(problem)
         result: StagedTable = stage_clinical_table(spec, raw, mapping)
+        if spec.raw_table == CORE_RAW_TABLE:  # table 01's copies of tables 02-10, checked with their specs
+            copies = validate_core_copies(raw, all_clinical_headers())
+            if copies.height:
+                result.quarantine = pl.concat([result.quarantine, copies], how="vertical")
         version = fingerprint(input_version, STAGING_CODE_VERSION)
         written = write_staged(warehouse, spec.staging_table, result.staged, result.quarantine, version)
         context.log.info(
@@ -416,6 +421,61 @@ def staging_ecg_findings(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=table_metadata(vocabulary, "staging.ecg_findings", warehouse.path), data_version=dg.DataVersion(version))
 
 
+COPIES_KEY = dg.AssetKey(["quality", "table_01_copies"])
+COPIES_TABLE = "quality.table_01_disagreements"
+
+
+@dg.asset(
+    key=COPIES_KEY,
+    deps=[raw_key(spec.raw_table) for spec in TABLES],
+    group_name="staging",
+    kinds={"duckdb", "polars"},
+    pool=WRITER_POOL,
+    code_version=STAGING_CODE_VERSION,
+    check_specs=[dg.AssetCheckSpec("table_01_copies_agree", asset=COPIES_KEY, description="table 01's copies of the columns of tables 02-10 agree with those tables")],
+    description=f"`{COPIES_TABLE}`: every cell where table 01's copy of a column of tables 02-10 disagrees with the source table, both typed with the source's spec (file_number, table_name, column_name, table_01_value, source_value). Impossible values in the copies are quarantined by staging/patients (action `copy_not_staged`).",
+)
+def table_01_copies(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as conn:
+        loaded = {spec.raw_table: recorded_fingerprint(conn, f"raw.{spec.raw_table}") for spec in TABLES}
+        if loaded[CORE_RAW_TABLE] is None:
+            raise dg.Failure(f"raw.{CORE_RAW_TABLE} has not been loaded: materialize it first")
+        raws = {name: read_table(conn, f"raw.{name}") for name, version in loaded.items() if version is not None}
+    core = raws.pop(CORE_RAW_TABLE)
+    disagreements, compared, formatting_only = core_copy_disagreements(core, raws, all_clinical_headers())
+    version = fingerprint(*(f"{name}:{version}" for name, version in sorted(loaded.items()) if version), STAGING_CODE_VERSION)
+    with warehouse.transaction() as conn:
+        written = recorded_fingerprint(conn, COPIES_TABLE) != version
+        if written:
+            conn.execute("CREATE SCHEMA IF NOT EXISTS quality")
+            replace_table(conn, COPIES_TABLE, disagreements, version)
+    by_column = disagreements.group_by("table_name", "column_name").len("cells").sort("cells", descending=True) if disagreements.height else None
+    context.log.info(f"{COPIES_TABLE}: {disagreements.height} of {compared} compared cells disagree ({formatting_only} more differ only in formatting)")
+    check_metadata: dict[str, object] = {
+        "cells_compared": compared,
+        "cells_disagreeing": disagreements.height,
+        "cells_differing_only_in_formatting": formatting_only,
+        "tables_compared": ", ".join(sorted(raws)) or "none",
+        "by_column": dg.MetadataValue.md(markdown_table(by_column, max_rows=50) if by_column is not None else "none"),
+    }
+    if row_previews_enabled() and disagreements.height:
+        check_metadata["examples"] = preview_table(disagreements, max_rows=EXAMPLE_ROWS)
+    missing = sorted(name for name, version in loaded.items() if version is None)
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": disagreements.height, "dagster/table_name": COPIES_TABLE, "rewritten": written, "tables_not_loaded": ", ".join(missing) or "none"},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="table_01_copies_agree",
+                passed=disagreements.height == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                description="cells where table 01 and the source table disagree after typing (a value in one and not the other counts)",
+                metadata=check_metadata,
+            )
+        ],
+        data_version=dg.DataVersion(version),
+    )
+
+
 STAGED_KEYS = [staging_key(spec.staging_table) for spec in TABLES] + [LABELS_KEY]
 QUARANTINE_KEY = dg.AssetKey(["quality", "quarantine"])
 
@@ -507,5 +567,5 @@ def clinical_definitions() -> dg.Definitions:
     sources.append(build_source_asset(LABELS_RAW_TABLE, LABELS_FILE))
     assets = [build_raw_asset(spec) for spec in TABLES] + [raw_ecg_labels]
     assets += [build_staging_asset(spec) for spec in TABLES]
-    assets += [staging_ecg_labels, staging_ecg_findings, quality_quarantine, staging_data_dictionary]
+    assets += [staging_ecg_labels, staging_ecg_findings, quality_quarantine, staging_data_dictionary, table_01_copies]
     return dg.Definitions(assets=[*sources, *assets])
