@@ -3,7 +3,15 @@ file and columns named, or is quarantined with a reason while the good rows load
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+
+import polars as pl
+import pytest
 
 from cardioml_pipeline_tests.conftest import check_results, failed_steps, query, run_pipeline
 
@@ -110,3 +118,89 @@ def test_table_01_copies_are_validated_and_compared_with_their_source_tables(dem
     check = check_results(result)[("quality/table_01_copies", "table_01_copies_agree")]
     assert not check.passed
     assert check.metadata["cells_disagreeing"].value == len(disagreements) and check.metadata["cells_compared"].value > 1000
+
+
+# ---------------------------------------------------------------------------------------------
+# Image files (cases 5 and 6): every entry under ECG_Images/ gets an index row.
+
+
+@pytest.fixture(scope="module")
+def one_patient_images(tmp_path_factory) -> Path:
+    from cardioml_pipeline.demo.clinical import generate_demo_patients
+    from cardioml_pipeline.demo.images import write_demo_images
+
+    out = tmp_path_factory.mktemp("images") / "dataset"
+    write_demo_images(out, generate_demo_patients(1, 3), seed=3, workers=1)
+    return out / "ECG_Images"
+
+
+def index_reasons(artifacts: Path) -> dict[str, str | None]:
+    frame = pl.read_parquet(artifacts / "ecg_images" / "index.parquet")
+    return dict(zip(frame["source_path"], frame["reject_reason"]))
+
+
+def test_entries_that_are_not_regular_files_or_have_foreign_digits_get_reject_rows(one_patient_images, tmp_path):
+    """Case 5: before, a FIFO, a directory or a broken/looping link named like an image got no
+    index row at all, and Arabic-Indic, full-width digits or a trailing newline parsed as a patient."""
+    from cardioml_pipeline.ecg_images.processing import run_image_stage
+
+    images = tmp_path / "ECG_Images"
+    shutil.copytree(one_patient_images, images)
+    good = (images / "Patient_1001_lead_II.png").read_bytes()
+    os.mkfifo(images / "Patient_1008_lead_II.png")
+    (images / "Patient_1008_lead_III.png").mkdir()
+    (images / "Patient_1008_lead_I.png").symlink_to(images / "missing.png")
+    (images / "Patient_1008_lead_aVR.png").symlink_to(images / "Patient_1008_lead_aVR.png")
+    arabic, full_width, newline = "Patient_١٠٠٥_lead_I.png", "Patient_１００５_lead_I.png", "Patient_1005_lead_I.png\n"
+    for name in (arabic, full_width, newline):
+        (images / name).write_bytes(good)
+    index, summary = run_image_stage(images, tmp_path / "artifacts", known_patients=None, workers=1)
+    reasons = index_reasons(tmp_path / "artifacts")
+    assert reasons["Patient_1008_lead_II.png"] == "not a regular file: a FIFO (named pipe)"
+    assert reasons["Patient_1008_lead_III.png"] == "not a regular file: a directory"
+    assert reasons["Patient_1008_lead_I.png"] == "not a regular file: broken symbolic link"
+    assert reasons["Patient_1008_lead_aVR.png"] == "not a regular file: symbolic link loop"
+    for name in (arabic, full_width, newline):
+        assert reasons[name].startswith("file name is not"), name
+    assert 1005 not in pl.read_parquet(tmp_path / "artifacts" / "ecg_images" / "index.parquet")["file_number"].to_list()
+    assert sum(reason is None for reason in reasons.values()) == 12  # the patient's own leads still go through
+
+
+STAGE_AGAIN = """
+import sys
+from pathlib import Path
+from cardioml_pipeline.ecg_images.processing import run_image_stage
+run_image_stage(Path(sys.argv[1]), Path(sys.argv[2]), known_patients=None, workers=1)
+"""
+
+
+def test_an_image_unreadable_since_the_last_run_becomes_a_reject_row(one_patient_images):
+    """Case 6: before, the re-run crashed in `_reusable` on a touched file it could not read, and
+    kept the old row of an unreadable file whose mtime had not moved."""
+    from cardioml_pipeline.ecg_images.processing import run_image_stage
+
+    root = Path(tempfile.mkdtemp(prefix="unreadable-"))  # not under pytest's private tmp: another user runs in it
+    try:
+        images, artifacts = root / "ECG_Images", root / "artifacts"
+        shutil.copytree(one_patient_images, images)
+        run_image_stage(images, artifacts, known_patients=None, workers=1)
+        touched, untouched = images / "Patient_1001_lead_V2.png", images / "Patient_1001_lead_V3.png"
+        stamp = untouched.stat()
+        for path in (touched, untouched):
+            path.chmod(0)
+        os.utime(touched, ns=(stamp.st_atime_ns, stamp.st_mtime_ns + 10**9))
+        os.utime(untouched, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+        command = [sys.executable, "-c", STAGE_AGAIN, str(images), str(artifacts)]
+        if os.geteuid() == 0:  # root reads any file: re-run as nobody, over folders nobody may write
+            for path in [root, *root.rglob("*")]:
+                if path not in (touched, untouched):
+                    path.chmod(0o777 if path.is_dir() else 0o666)
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=root)
+        assert done.returncode == 0, done.stderr[-3000:]
+        reasons = index_reasons(artifacts)
+        assert reasons["Patient_1001_lead_V2.png"].startswith("unreadable file: Permission denied")
+        assert reasons["Patient_1001_lead_V3.png"].startswith("unreadable file: Permission denied")
+        assert sum(reason is None for reason in reasons.values()) == 10
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -388,7 +388,15 @@ def _reusable(old: _PreviousRow, item: ImageFile, version: str, layout: Artifact
         return False
     if old.source_size_bytes != item.size_bytes:
         return False
+    source = images_dir / item.relative_path
+    # unreadable now (permissions changed since the last run: chmod leaves size and mtime alone):
+    # not reusable, so processing turns it into a reject row instead of keeping a stale row
+    if not os.access(source, os.R_OK):
+        return False
     if old.source_mtime_ns == item.mtime_ns:
         return True
     # touched but maybe not changed: compare content
-    return sha256_bytes((images_dir / item.relative_path).read_bytes()) == old.source_sha256
+    try:
+        return sha256_bytes(source.read_bytes()) == old.source_sha256
+    except OSError:
+        return False
