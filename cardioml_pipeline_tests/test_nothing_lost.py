@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import polars as pl
@@ -204,3 +205,57 @@ def test_an_image_unreadable_since_the_last_run_becomes_a_reject_row(one_patient
         assert sum(reason is None for reason in reasons.values()) == 10
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Case 7: kill -9 of a run during the image stage.
+
+POOL_PARENT = """
+import sys, time
+from cardioml_pipeline.parallel import bounded_map
+for _ in bounded_map(time.sleep, [60.0] * 6, workers=2):
+    pass
+"""
+
+
+def test_pool_workers_die_with_their_parent():
+    """Before, workers of a SIGKILLed run went on with their queued tasks, then waited forever."""
+    import psutil
+
+    parent = subprocess.Popen([sys.executable, "-c", POOL_PARENT])
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[psutil.Process] = []
+        while time.monotonic() < deadline:
+            workers = [c for c in psutil.Process(parent.pid).children() if "resource_tracker" not in " ".join(c.cmdline())]
+            if len(workers) >= 2:
+                break
+            time.sleep(0.2)
+        assert len(workers) >= 2, "the pool did not start"
+        time.sleep(2)  # let the workers pick up their tasks
+        parent.kill()
+        parent.wait()
+        gone, alive = psutil.wait_procs(workers, timeout=10)
+        assert alive == [], f"workers still running 10 s after their parent was killed: {[p.pid for p in alive]}"
+    finally:
+        parent.kill()
+        parent.wait()
+        for worker in workers:  # on failure, do not leave them behind either
+            try:
+                worker.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+
+def test_a_killed_runs_temporary_files_are_removed_by_the_next_stage(one_patient_images, tmp_path):
+    from cardioml_pipeline.ecg_images.index import ArtifactLayout
+    from cardioml_pipeline.ecg_images.processing import run_image_stage
+
+    layout = ArtifactLayout(tmp_path / "artifacts")
+    run_image_stage(one_patient_images, layout.root, known_patients=None, workers=1)
+    stale = [layout.base / ".index.parquet.0123456789abcdef.tmp", layout.signals_dir / ".patient_1001.parquet.fedcba9876543210.tmp"]
+    for path in stale:
+        path.write_bytes(b"half written by a run killed with SIGKILL")
+    run_image_stage(one_patient_images, layout.root, known_patients=None, workers=1)
+    assert not any(path.exists() for path in stale)
+    assert [p.name for p in layout.base.iterdir() if p.name.endswith(".tmp")] == []
