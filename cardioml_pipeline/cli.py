@@ -43,6 +43,38 @@ def demo_data(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# The Dagster home: created once, under a lock, before any run uses it.
+
+HOME_READY_MARKER = ".cardioml-home-ready"
+
+
+def init_home(args: argparse.Namespace) -> int:
+    """Create the Dagster instance's SQLite storage in DAGSTER_HOME, once. Two runs started at once
+    on a fresh home would both create the schema inside Dagster's own start-up and one fails
+    ("table runs already exists"); `make` targets call this first, and the file lock makes
+    concurrent callers wait for the first one. Cheap when the home is ready (a marker file)."""
+    import fcntl
+
+    value = args.home or os.environ.get("DAGSTER_HOME")
+    if not value:
+        print("cardioml init-home: set DAGSTER_HOME or pass --home", file=sys.stderr)
+        return 1
+    home = Path(value).expanduser().absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".cardioml-home.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        if not (home / HOME_READY_MARKER).exists():
+            os.environ["DAGSTER_HOME"] = str(home)
+            import dagster as dg
+
+            with dg.DagsterInstance.get():  # creates (or migrates) every storage the instance uses
+                pass
+            (home / HOME_READY_MARKER).write_text("the Dagster instance storage in this folder was created by `cardioml init-home`\n")
+    print(f"Dagster home ready: {home}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Analyst commands: sql, tables, export. They read the published snapshot of the warehouse
 # (WarehouseResource.read), which runs never lock, so they work while a run is writing.
 
@@ -279,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--processed-images", action="store_true", help="write already-processed (binarized, grid-free) images like the published dataset instead of raw scans")
     demo.add_argument("--workers", type=int, default=None, help="processes for image rendering (default: every core)")
     demo.set_defaults(handler=demo_data)
+    home = commands.add_parser("init-home", help="create the Dagster home's storage once (safe when several runs start at once)")
+    home.add_argument("--home", default=None, help="the Dagster home folder (default: $DAGSTER_HOME)")
+    home.set_defaults(handler=init_home)
     add_analyst_commands(commands)
     return parser
 

@@ -259,3 +259,33 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_stage(one_patient
     run_image_stage(one_patient_images, layout.root, known_patients=None, workers=1)
     assert not any(path.exists() for path in stale)
     assert [p.name for p in layout.base.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Case 8: two first runs at once on a fresh Dagster home.
+
+BIN = Path(sys.executable).parent
+
+
+def test_two_first_runs_at_once_on_a_fresh_dagster_home_both_finish(tmp_path):
+    """Before, both created the SQLite schema in Dagster's start-up and one failed with "table runs
+    already exists". `cardioml init-home` (what the make targets run first) creates it once,
+    under a lock; concurrent callers wait and then find it ready."""
+    home = tmp_path / "dagster_home"
+    env = dict(os.environ, DAGSTER_HOME=str(home))
+    starts = [subprocess.Popen([str(BIN / "cardioml"), "init-home"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    for process in starts:
+        out, err = process.communicate(timeout=180)
+        assert process.returncode == 0, err[-2000:]
+        assert "Dagster home ready" in out
+    assert (home / "storage" / "runs.db").exists() or any(home.rglob("runs.db"))
+
+    runs = []
+    for name in ("a", "b"):
+        run_env = dict(env, CARDIOML_WAREHOUSE=str(tmp_path / f"{name}.duckdb"), CARDIOML_ARTIFACTS_DIR=str(tmp_path / f"artifacts_{name}"))
+        command = [str(BIN / "dagster"), "asset", "materialize", "-m", "cardioml_pipeline.definitions", "--select", "staging/ecg_findings"]
+        runs.append(subprocess.Popen(command, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    for process in runs:
+        out, _ = process.communicate(timeout=300)
+        assert process.returncode == 0, out[-3000:]
+        assert "already exists" not in out
