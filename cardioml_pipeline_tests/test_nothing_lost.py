@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -289,3 +290,83 @@ def test_two_first_runs_at_once_on_a_fresh_dagster_home_both_finish(tmp_path):
         out, _ = process.communicate(timeout=300)
         assert process.returncode == 0, out[-3000:]
         assert "already exists" not in out
+
+
+# ---------------------------------------------------------------------------------------------
+# Case 2: partly written inputs.
+
+
+def set_age(path: Path, seconds: float) -> None:
+    os.utime(path, ns=(time.time_ns(), time.time_ns() - int(seconds * 1e9)))
+
+
+def test_the_sensor_waits_for_slow_copies_and_complete_last_lines(demo_copy):
+    """Before, a file quiet for 5 s counted as written: a slow copy launched runs at 101, 201, ...
+    of its lines."""
+    from cardioml_pipeline.automation.sensors import scan_clinical
+
+    clinical = demo_copy / "Clinical_Data"
+    paused = clinical / "03_Emergency_Admission_Metrics.csv"  # a copy pausing between bursts
+    cut = clinical / "08_Urinalysis.csv"  # cut in the middle of a row
+    cut.write_bytes(cut.read_bytes()[:-7])
+    for path in clinical.iterdir():
+        set_age(path, 3600)
+    set_age(paused, 20)
+    set_age(cut, 120)
+    scan = scan_clinical(demo_copy, None, lambda key: None, time.time())
+    assert "Clinical_Data/03_Emergency_Admission_Metrics.csv" in scan.settling
+    assert "Clinical_Data/08_Urinalysis.csv" in scan.settling
+    assert "Clinical_Data/04_Complete_Blood_Count.csv" in scan.changed
+    assert not {"Clinical_Data/03_Emergency_Admission_Metrics.csv", "Clinical_Data/08_Urinalysis.csv"} & set(scan.changed)
+    # quiet long enough: even a file without a final line end is taken (some exports end so)
+    set_age(paused, 120)
+    set_age(cut, 3600)
+    scan = scan_clinical(demo_copy, None, lambda key: None, time.time())
+    assert {"Clinical_Data/03_Emergency_Admission_Metrics.csv", "Clinical_Data/08_Urinalysis.csv"} <= set(scan.changed)
+
+
+def snapshot_rows(warehouse: Path, table: str) -> tuple[int, str]:
+    with duckdb.connect(str(warehouse.with_name("cardioml.snapshot.duckdb")), read_only=True) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0], conn.execute("SELECT run_id FROM meta.snapshot").fetchall()[0][0]
+
+
+def test_a_table_that_shrinks_blocks_publishing_until_the_shrink_is_confirmed(demo_copy, tmp_path, monkeypatch):
+    """Before, a run over a table cut at 20 of 60 rows finished with exit 0 and published a snapshot
+    without the 40 missing rows."""
+    warehouse = tmp_path / "cardioml.duckdb"
+    assert run_pipeline(demo_copy, warehouse).success
+    published_rows, first_run = snapshot_rows(warehouse, "staging.urinalysis")
+    assert published_rows == 60
+
+    urinalysis = demo_copy / URINALYSIS
+    lines = urinalysis.read_text().splitlines()
+    urinalysis.write_text("\n".join(lines[:21]) + "\n")  # header + 20 rows, cut at a line end
+    blocked = run_pipeline(demo_copy, warehouse)
+    assert not blocked.success
+    check = check_results(blocked)[("raw/urinalysis", "no_unconfirmed_shrink")]
+    assert not check.passed
+    assert "raw.urinalysis" in check.description and "60" in check.description and "20" in check.description
+    assert "08_Urinalysis.csv" in check.description and "CARDIOML_ALLOW_SHRINK=urinalysis" in check.description
+    assert snapshot_rows(warehouse, "staging.urinalysis") == (60, first_run)  # nothing published
+    assert query(warehouse, "SELECT count(*) FROM staging.urinalysis") == [(60,)]  # staging not rebuilt from the cut file
+
+    # the same run again: still blocked (the comparison is with the published snapshot)
+    assert not run_pipeline(demo_copy, warehouse).success
+    assert snapshot_rows(warehouse, "staging.urinalysis")[0] == 60
+
+    # confirmed (here through the environment; allow_shrink in the resource config works too): published
+    monkeypatch.setenv("CARDIOML_ALLOW_SHRINK", "urinalysis")
+    confirmed = run_pipeline(demo_copy, warehouse)
+    assert confirmed.success, failed_steps(confirmed)
+    assert check_results(confirmed)[("raw/urinalysis", "no_unconfirmed_shrink")].metadata["shrink_confirmed"].value
+    assert snapshot_rows(warehouse, "staging.urinalysis")[0] == 20
+
+
+def test_a_shrink_within_the_allowed_share_publishes(demo_copy, tmp_path):
+    warehouse = tmp_path / "cardioml.duckdb"
+    assert run_pipeline(demo_copy, warehouse).success
+    urinalysis = demo_copy / URINALYSIS
+    lines = urinalysis.read_text().splitlines()
+    urinalysis.write_text("\n".join(lines[:-5]) + "\n")  # 55 of 60 rows: 8 % fewer
+    assert run_pipeline(demo_copy, warehouse).success
+    assert snapshot_rows(warehouse, "staging.urinalysis")[0] == 55

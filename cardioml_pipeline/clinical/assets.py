@@ -13,7 +13,7 @@ from cardioml_pipeline.clinical.labels import FINDINGS, LABEL_COLUMNS, findings_
 from cardioml_pipeline.clinical.normalize import StagedTable, stage_clinical_table
 from cardioml_pipeline.clinical.reading import RAW_META_COLUMNS, SourceFileError, map_header, read_raw_csv
 from cardioml_pipeline.clinical.schemas import ECG_LABELS_SCHEMA, quarantine_invalid_rows
-from cardioml_pipeline.clinical.tables import ACTION_ROW_EXCLUDED, TABLES, TableSpec
+from cardioml_pipeline.clinical.tables import ACTION_ROW_EXCLUDED, TABLES, TABLES_BY_RAW, TableSpec
 from cardioml_pipeline.clinical.dictionary import build_data_dictionary
 from cardioml_pipeline.clinical.copies import DISAGREEMENT_SCHEMA, core_copy_disagreements, validate_core_copies
 from cardioml_pipeline.clinical.keys import swapped_key_columns, whole_numbers
@@ -101,6 +101,8 @@ def load_raw_file(
         unchanged = recorded_fingerprint(conn, table_name) == version
         if not unchanged:
             replace_table(conn, table_name, raw.frame, version)
+    staged_name = TABLES_BY_RAW[raw_table].staging_table if raw_table in TABLES_BY_RAW else raw_table
+    shrink_check = no_unconfirmed_shrink(warehouse, table_name, raw.frame.height, path, confirm=",".join(dict.fromkeys([raw_table, staged_name])))
     context.log.info(f"{table_name}: {'unchanged, not rewritten' if unchanged else 'written'} ({raw.frame.height} rows from {path.name})")
     metadata = table_metadata(raw.frame, table_name, warehouse.path, preview_columns=[c for c in raw.frame.columns if c not in RAW_META_COLUMNS][:8])
     metadata.update(
@@ -114,7 +116,43 @@ def load_raw_file(
             "short_rows": int((raw.frame["_field_count"] < len([c for c in raw.frame.columns if c not in RAW_META_COLUMNS])).sum()),
         }
     )
-    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version))
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version), check_results=[shrink_check])
+
+
+SHRINK_CHECK = "no_unconfirmed_shrink"
+
+
+def shrink_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        SHRINK_CHECK,
+        asset=key,
+        blocking=True,
+        description="the table has not lost more than the allowed share of its rows (CARDIOML_MAX_SHRINK_SHARE, default 10 %) against the last published snapshot, unless confirmed (CARDIOML_ALLOW_SHRINK); blocks everything downstream, and so publishing",
+    )
+
+
+def no_unconfirmed_shrink(warehouse: WarehouseResource, table_name: str, rows: int, path: Path, confirm: str | None = None) -> dg.AssetCheckResult:
+    """A partly written input (a copy still running, a truncated export) loads fine but loses rows:
+    compared with the last published snapshot, more than the allowed share fewer rows fails this
+    blocking check, so nothing downstream runs and the run publishes nothing."""
+    from cardioml_pipeline.publication import shrink_allowed, shrink_problem
+
+    published = warehouse.published_row_counts([table_name]).get(table_name)
+    allowed = warehouse.shrink_allowed
+    problem = shrink_problem(table_name, published, rows, warehouse.shrink_share, allowed, confirm)
+    metadata = {
+        "rows": rows,
+        "published_rows": published if published is not None else -1,
+        "max_shrink_share": warehouse.shrink_share,
+        "shrink_confirmed": bool(published and rows < published and shrink_allowed(table_name, allowed)),
+    }
+    return dg.AssetCheckResult(
+        check_name=SHRINK_CHECK,
+        passed=problem is None,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{path.name}: {problem}" if problem else "no unconfirmed shrink against the last published snapshot",
+        metadata=metadata,
+    )
 
 
 def all_clinical_headers() -> set[str]:
@@ -130,6 +168,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
         kinds={"duckdb", "csv"},
         pool=WRITER_POOL,
         code_version=RAW_CODE_VERSION,
+        check_specs=[shrink_check_spec(raw_key(spec.raw_table))],
         description=f"`raw.{spec.raw_table}`: `Clinical_Data/{spec.source_file}` loaded losslessly (every value as text, header names as published, a repeated name suffixed ' (2)'), plus _source_file, _source_sha256, _row_number, _ingested_at, _field_count, _extra_fields.",
     )
     def _raw(context: dg.AssetExecutionContext, dataset: DatasetResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -145,6 +184,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
     kinds={"duckdb", "csv"},
     pool=WRITER_POOL,
     code_version=RAW_CODE_VERSION,
+    check_specs=[shrink_check_spec(raw_key(LABELS_RAW_TABLE))],
     description="`raw.ecg_labels`: `ECG Labels.csv` (no header in the source) loaded losslessly as `ecg_key`, `label_text`, plus the raw meta columns.",
 )
 def raw_ecg_labels(context: dg.AssetExecutionContext, dataset: DatasetResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
