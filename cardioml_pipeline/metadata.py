@@ -87,8 +87,17 @@ def table_metadata(
         "dagster/table_name": table_name,
         "warehouse": dg.MetadataValue.path(str(warehouse_path)),
         "query": dg.MetadataValue.md(f"```sql\nSELECT * FROM {table_name} LIMIT 10;\n```"),
-        "preview": dg.MetadataValue.md(markdown_table(preview)),
     }
+    if row_previews_enabled():  # patient rows: only where the deployment allows them in Dagster's storage
+        metadata["preview"] = preview_table(preview)
     if lineage is not None:
         metadata["dagster/column_lineage"] = lineage
     return metadata
+
+
+def row_examples(frame: pl.DataFrame, max_rows: int = 10, key: str = "examples") -> dict[str, object]:
+    """`{key: the first rows as a table}` when row previews are on and there are rows, else {}:
+    examples of patient values (quarantined values, failing images) are row-level data."""
+    if not row_previews_enabled() or frame.height == 0:
+        return {}
+    return {key: preview_table(frame, max_rows=max_rows)}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import dagster as dg
 import pytest
 
 from cardioml_pipeline_tests.conftest import check_results, failed_steps, query, run_pipeline
@@ -370,3 +371,32 @@ def test_a_shrink_within_the_allowed_share_publishes(demo_copy, tmp_path):
     urinalysis.write_text("\n".join(lines[:-5]) + "\n")  # 55 of 60 rows: 8 % fewer
     assert run_pipeline(demo_copy, warehouse).success
     assert snapshot_rows(warehouse, "staging.urinalysis")[0] == 55
+
+
+# ---------------------------------------------------------------------------------------------
+# Privacy: CARDIOML_ROW_PREVIEWS.
+
+
+def event_text(result) -> str:
+    return "\n".join(repr(event) for event in result.all_events)
+
+
+@pytest.mark.parametrize("previews", ["1", "0"])
+def test_row_previews_can_be_kept_out_of_dagsters_event_storage(demo_copy, tmp_path, monkeypatch, previews):
+    core = demo_copy / CORE
+    edit_cell(core, 4, "Patient Gender", "Zorblax")  # a quarantined value, easy to find
+    monkeypatch.setenv("CARDIOML_ROW_PREVIEWS", previews)
+    result = run_pipeline(demo_copy, tmp_path / "w.duckdb", selection=["raw/core_patient_data", "staging/patients"])
+    assert result.success
+    text = event_text(result)
+    staged = result.asset_materializations_for_node("staging__patients")[0].metadata
+    check = check_results(result)[("staging/patients", "schema_validation")]
+    assert staged["dagster/row_count"].value == 60 and check.metadata["failure_count"].value >= 1  # counts stay
+    if previews == "1":
+        assert "Zorblax" in text
+        preview = staged["preview"]
+        assert isinstance(preview, dg.TableMetadataValue) and len(preview.records) == 5
+        assert "examples" in check.metadata
+    else:
+        assert "Zorblax" not in text
+        assert "preview" not in staged and "examples" not in check.metadata

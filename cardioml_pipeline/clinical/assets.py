@@ -17,7 +17,7 @@ from cardioml_pipeline.clinical.tables import ACTION_ROW_EXCLUDED, TABLES, TABLE
 from cardioml_pipeline.clinical.dictionary import build_data_dictionary
 from cardioml_pipeline.clinical.copies import DISAGREEMENT_SCHEMA, core_copy_disagreements, validate_core_copies
 from cardioml_pipeline.clinical.keys import swapped_key_columns, whole_numbers
-from cardioml_pipeline.metadata import markdown_table, preview_table, row_previews_enabled, table_metadata
+from cardioml_pipeline.metadata import markdown_table, row_examples, table_metadata
 from cardioml_pipeline.resources import DatasetResource, WarehouseResource
 from cardioml_pipeline.warehouse import query_frame, read_table, recorded_fingerprint, replace_rows, replace_table, utc_now
 
@@ -213,9 +213,7 @@ def quarantine_checks(table: str, staged_rows: int, raw_rows: int, quarantine: p
                 "failure_count": value_failures,
                 "rows_excluded": excluded,
                 "failures_by_column": dg.MetadataValue.md(markdown_table(by_reason, max_rows=50) if value_failures else "none"),
-                "examples": dg.MetadataValue.md(
-                    markdown_table(quarantine.select("_row_number", "column_name", "value", "reason"), max_rows=EXAMPLE_ROWS) if value_failures else "none"
-                ),
+                **row_examples(quarantine.select("_row_number", "column_name", "value", "reason"), EXAMPLE_ROWS),
             },
         ),
         dg.AssetCheckResult(
@@ -359,7 +357,7 @@ def shared_record_number_check(patients: pl.DataFrame) -> dg.AssetCheckResult:
         metadata={
             "rows_flagged": shared.height,
             "record_numbers": shared["record_number"].n_unique(),
-            "examples": dg.MetadataValue.md(markdown_table(shared.select("file_number", "record_number", "gender", "age").sort("record_number"), max_rows=EXAMPLE_ROWS)),
+            **row_examples(shared.select("file_number", "record_number", "gender", "age").sort("record_number"), EXAMPLE_ROWS),
         },
         description="record numbers carried by more than one file number (flagged in record_number_shared)",
     )
@@ -420,7 +418,7 @@ def staging_ecg_labels(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         dg.AssetCheckResult(
             check_name="all_labels_mapped",
             passed=unmapped.height == 0,
-            metadata={"unmapped_labels": unmapped.height, "examples": dg.MetadataValue.md(markdown_table(unmapped.select("_row_number", "value", "reason"), max_rows=EXAMPLE_ROWS) if unmapped.height else "none")},
+            metadata={"unmapped_labels": unmapped.height, **row_examples(unmapped.select("_row_number", "value", "reason"), EXAMPLE_ROWS)},
         )
     )
     upstream = raw_key(LABELS_RAW_TABLE)
@@ -498,8 +496,7 @@ def table_01_copies(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         "tables_compared": ", ".join(sorted(raws)) or "none",
         "by_column": dg.MetadataValue.md(markdown_table(by_column, max_rows=50) if by_column is not None else "none"),
     }
-    if row_previews_enabled() and disagreements.height:
-        check_metadata["examples"] = preview_table(disagreements, max_rows=EXAMPLE_ROWS)
+    check_metadata.update(row_examples(disagreements, EXAMPLE_ROWS))
     missing = sorted(name for name, version in loaded.items() if version is None)
     return dg.MaterializeResult(
         metadata={"dagster/row_count": disagreements.height, "dagster/table_name": COPIES_TABLE, "rewritten": written, "tables_not_loaded": ", ".join(missing) or "none"},
