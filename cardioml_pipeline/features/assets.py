@@ -293,7 +293,7 @@ def patient_features(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             passed=failures.height == 0,
             metadata={
                 "failure_count": failures.height,
-                **row_examples(failures.select("column", "check", "failure_case").cast(pl.String), 10),
+                **(row_examples(failures.select("column", "check", "failure_case").cast(pl.String), 10) if failures.height else {}),
             },
         ),
     ]
