@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 
 # The demo dataset is generated once per (patients, seed); delete data/demo to regenerate.
 demo: install
-	mkdir -p $(DAGSTER_HOME)
+	@$(BIN)/cardioml init-home >/dev/null
 	@if [ -f $(CARDIOML_DATA_DIR)/.demo-$(DEMO_PATIENTS)-$(DEMO_SEED)-v$(DEMO_VERSION) ]; then \
 	  echo "demo dataset already in $(CARDIOML_DATA_DIR) ($(DEMO_PATIENTS) patients, seed $(DEMO_SEED))"; \
 	else \
@@ -36,7 +36,7 @@ demo: install
 	$(MAKE) --no-print-directory materialize
 
 materialize: install
-	mkdir -p $(DAGSTER_HOME)
+	@$(BIN)/cardioml init-home >/dev/null
 	@start=$$(date +%s.%N); \
 	$(BIN)/dagster asset materialize -m cardioml_pipeline.definitions --select '*' > $(DAGSTER_HOME)/last_materialize.log 2>&1 \
 	  || { tail -40 $(DAGSTER_HOME)/last_materialize.log; echo "materialization failed: full log in $(DAGSTER_HOME)/last_materialize.log"; exit 1; }; \
@@ -47,7 +47,7 @@ materialize: install
 	echo "open the UI: make ui   (then http://127.0.0.1:3000)"
 
 ui: install
-	mkdir -p $(DAGSTER_HOME)
+	@$(BIN)/cardioml init-home >/dev/null
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 # The browser tests need Debian's chromium: installed here when missing and we may (root + apt-get).

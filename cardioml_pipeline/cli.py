@@ -43,6 +43,38 @@ def demo_data(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# The Dagster home: created once, under a lock, before any run uses it.
+
+HOME_READY_MARKER = ".cardioml-home-ready"
+
+
+def init_home(args: argparse.Namespace) -> int:
+    """Create the Dagster instance's SQLite storage in DAGSTER_HOME, once. Two runs started at once
+    on a fresh home would both create the schema inside Dagster's own start-up and one fails
+    ("table runs already exists"); `make` targets call this first, and the file lock makes
+    concurrent callers wait for the first one. Cheap when the home is ready (a marker file)."""
+    import fcntl
+
+    value = args.home or os.environ.get("DAGSTER_HOME")
+    if not value:
+        print("cardioml init-home: set DAGSTER_HOME or pass --home", file=sys.stderr)
+        return 1
+    home = Path(value).expanduser().absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / ".cardioml-home.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        if not (home / HOME_READY_MARKER).exists():
+            os.environ["DAGSTER_HOME"] = str(home)
+            import dagster as dg
+
+            with dg.DagsterInstance.get():  # creates (or migrates) every storage the instance uses
+                pass
+            (home / HOME_READY_MARKER).write_text("the Dagster instance storage in this folder was created by `cardioml init-home`\n")
+    print(f"Dagster home ready: {home}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # Analyst commands: sql, tables, export. They read the published snapshot of the warehouse
 # (WarehouseResource.read), which runs never lock, so they work while a run is writing.
 
@@ -58,12 +90,14 @@ def _warehouse(args: argparse.Namespace):
 
 
 @contextmanager
-def _reading(args: argparse.Namespace):
+def _reading(args: argparse.Namespace, writable_files: tuple[Path, ...] = ()):
+    """A locked-down read-only connection (see cardioml_pipeline.readonly) to the snapshot, or the
+    live file with --live."""
     import duckdb
 
     warehouse = _warehouse(args)
     try:
-        with warehouse.read(live=args.live) as conn:
+        with warehouse.read(live=args.live, writable_files=writable_files) as conn:
             yield conn
     except FileNotFoundError:
         raise CliError(
@@ -74,6 +108,13 @@ def _reading(args: argparse.Namespace):
         if "lock" not in str(error).lower():
             raise
         raise CliError(f"{warehouse.path} stayed locked by a running materialization; retry, or read the published snapshot (drop --live)") from None
+
+
+def _one_line(message: str) -> str:
+    """DuckDB's message on one line: its first line, plus the LINE/caret context dropped."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    kept = [line for line in lines if not line.startswith("LINE ") and set(line) != {"^"}]
+    return " ".join(kept) if kept else message.strip()
 
 
 def _cell(value: object, null: str) -> str:
@@ -125,15 +166,19 @@ def write_result(columns: list[str], rows: list[tuple], fmt: str, max_width: int
 def sql_command(args: argparse.Namespace) -> int:
     import duckdb
 
+    from cardioml_pipeline.readonly import StatementRefused, single_query
+
     try:
         with _reading(args) as conn:
             try:
-                relation = conn.sql(args.query)
+                relation = conn.sql(single_query(conn, args.query))
                 if relation is None:
                     return 0
                 columns, rows = list(relation.columns), relation.fetchall()
+            except StatementRefused as refused:
+                raise CliError(f"refused: {refused}") from None
             except duckdb.Error as error:
-                raise CliError(str(error).strip()) from None
+                raise CliError(_one_line(str(error))) from None
     except CliError as error:
         print(f"cardioml sql: {error}", file=sys.stderr)
         return 1
@@ -208,9 +253,9 @@ def export_command(args: argparse.Namespace) -> int:
             raise CliError(f"--to {args.to}: the file name must end in .parquet or .csv")
         if not target.parent.exists():
             raise CliError(f"--to {args.to}: folder {target.parent} does not exist")
-        with _reading(args) as conn:
+        temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        with _reading(args, writable_files=(temp,)) as conn:  # the only file this connection may write
             schema, table = _resolve_table(args.table, _relations(conn))
-            temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
             options = "FORMAT parquet" if fmt == "parquet" else "FORMAT csv, HEADER true"
             try:
                 rows = conn.execute(f"SELECT count(*) FROM {qualified(schema, table)}").fetchall()[0][0]
@@ -266,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--processed-images", action="store_true", help="write already-processed (binarized, grid-free) images like the published dataset instead of raw scans")
     demo.add_argument("--workers", type=int, default=None, help="processes for image rendering (default: every core)")
     demo.set_defaults(handler=demo_data)
+    home = commands.add_parser("init-home", help="create the Dagster home's storage once (safe when several runs start at once)")
+    home.add_argument("--home", default=None, help="the Dagster home folder (default: $DAGSTER_HOME)")
+    home.set_defaults(handler=init_home)
     add_analyst_commands(commands)
     return parser
 

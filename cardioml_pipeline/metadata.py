@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -9,6 +10,44 @@ import dagster as dg
 import polars as pl
 
 PREVIEW_ROWS = 5
+# Row-level previews (first rows of tables, examples of quarantined values) land in the Dagster
+# event storage; off ("0", "false", "no", "off") keeps counts, schemas and aggregates only.
+ROW_PREVIEWS_ENV = "CARDIOML_ROW_PREVIEWS"
+
+
+def row_previews_enabled() -> bool:
+    """CARDIOML_ROW_PREVIEWS, on by default; read when a run uses it, not at import."""
+    return os.environ.get(ROW_PREVIEWS_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def preview_table(frame: pl.DataFrame, max_rows: int = PREVIEW_ROWS, digits: int = 3, max_width: int = 80) -> dg.MetadataValue:
+    """The first rows as Dagster table metadata (floats rounded, long text cut), shown as a table
+    in the UI. Call only when row_previews_enabled()."""
+    head = frame.head(max_rows)
+    rows = []
+    for record in head.iter_rows(named=True):
+        values = {}
+        for name, value in record.items():
+            if isinstance(value, float):
+                value = round(value, digits)
+            elif value is not None and not isinstance(value, (int, bool, str)):
+                value = str(value)
+            if isinstance(value, str) and len(value) > max_width:
+                value = value[: max_width - 1] + "…"
+            values[name] = value
+        rows.append(dg.TableRecord(values))
+    schema = dg.TableSchema(columns=[dg.TableColumn(name=name, type=_table_type(dtype)) for name, dtype in head.schema.items()])
+    return dg.MetadataValue.table(records=rows, schema=schema)
+
+
+def _table_type(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "int"
+    if dtype.is_float():
+        return "float"
+    if dtype == pl.Boolean:
+        return "bool"
+    return "string"
 
 
 def column_schema(frame: pl.DataFrame, descriptions: Mapping[str, str] | None = None) -> dg.TableSchema:
@@ -48,8 +87,17 @@ def table_metadata(
         "dagster/table_name": table_name,
         "warehouse": dg.MetadataValue.path(str(warehouse_path)),
         "query": dg.MetadataValue.md(f"```sql\nSELECT * FROM {table_name} LIMIT 10;\n```"),
-        "preview": dg.MetadataValue.md(markdown_table(preview)),
     }
+    if row_previews_enabled():  # patient rows: only where the deployment allows them in Dagster's storage
+        metadata["preview"] = preview_table(preview)
     if lineage is not None:
         metadata["dagster/column_lineage"] = lineage
     return metadata
+
+
+def row_examples(frame: pl.DataFrame, max_rows: int = 10, key: str = "examples") -> dict[str, object]:
+    """`{key: the first rows as a table}` when row previews are on and there are rows, else {}:
+    examples of patient values (quarantined values, failing images) are row-level data."""
+    if not row_previews_enabled() or frame.height == 0:
+        return {}
+    return {key: preview_table(frame, max_rows=max_rows)}

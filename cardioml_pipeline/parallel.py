@@ -3,6 +3,7 @@ so memory stays flat however many tasks there are."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -23,6 +24,28 @@ def single_threaded_worker() -> None:
 
     cv2.setNumThreads(1)
     keep_freed_memory_in_heap()
+
+
+def pool_worker(parent_pid: int) -> None:
+    """Initializer of bounded_map's workers: single-threaded, and dying with the run's process.
+    A process pool's workers outlive a parent killed with SIGKILL (nothing tells them: they finish
+    the queued tasks, then wait forever), so each watches its parent and exits once it is gone."""
+    single_threaded_worker()
+    import threading
+
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), name="cardioml-parent-watch", daemon=True).start()
+
+
+PARENT_POLL_S = 0.5
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    import os
+    import time
+
+    while os.getppid() == parent_pid:  # a dead parent's children are re-parented (to init or a subreaper)
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 def keep_freed_memory_in_heap(mmap_threshold: int = 32 << 20, trim_threshold: int = 128 << 20) -> bool:
@@ -51,7 +74,7 @@ def bounded_map(function: Callable[[T], R], tasks: Iterable[T], workers: int, in
         return
     in_flight = in_flight or workers * 8
     context = get_context("spawn")  # the caller may run threads (Dagster does): never fork them
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=single_threaded_worker) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=pool_worker, initargs=(os.getpid(),)) as pool:
         pending: dict[Future, T] = {}
         iterator = iter(tasks)
         exhausted = False

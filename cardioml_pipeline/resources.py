@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -91,9 +91,53 @@ class WarehouseResource(dg.ConfigurableResource):
         description="DuckDB file. Defaults to $CARDIOML_WAREHOUSE, else data/warehouse/cardioml.duckdb.",
     )
 
+    max_shrink_share: float | None = Field(
+        default=None,
+        description="A table with more than this share of its rows fewer than in the last published snapshot blocks publishing. Defaults to $CARDIOML_MAX_SHRINK_SHARE, else 0.10.",
+    )
+    allow_shrink: str | None = Field(
+        default=None,
+        description="Tables confirmed to shrink (comma-separated, e.g. 'raw.urinalysis,staging.urinalysis', or 'all'). Defaults to $CARDIOML_ALLOW_SHRINK.",
+    )
+
     @property
     def path(self) -> Path:
         return resolve_setting(self.database, "CARDIOML_WAREHOUSE", DEFAULT_WAREHOUSE)
+
+    @property
+    def shrink_share(self) -> float:
+        from cardioml_pipeline.publication import DEFAULT_MAX_SHRINK_SHARE
+
+        if self.max_shrink_share is not None:
+            return self.max_shrink_share
+        value = os.environ.get("CARDIOML_MAX_SHRINK_SHARE")
+        return float(value) if value else DEFAULT_MAX_SHRINK_SHARE
+
+    @property
+    def shrink_allowed(self) -> set[str]:
+        from cardioml_pipeline.publication import parse_allowed
+
+        return parse_allowed(self.allow_shrink if self.allow_shrink is not None else os.environ.get("CARDIOML_ALLOW_SHRINK"))
+
+    def published_row_counts(self, tables: list[str] | None = None) -> dict[str, int]:
+        """schema.table -> rows in the last published snapshot (empty when none is published).
+        Reads the snapshot file, which no run ever locks."""
+        snapshot = self.snapshot_path
+        if not snapshot.exists():
+            return {}
+        with duckdb.connect(str(snapshot), read_only=True) as conn:
+            return _row_counts(conn, tables)
+
+    def shrink_problems(self, conn: duckdb.DuckDBPyConnection, tables: list[str] | None = None) -> list[str]:
+        """Tables of the live warehouse (`conn`) that shrank unconfirmed against the snapshot."""
+        from cardioml_pipeline.publication import shrink_problems
+
+        published = self.published_row_counts(tables)
+        if not published:
+            return []
+        if tables is None:  # the data tables; quarantine, ledgers and reports may rightly shrink
+            tables = [name for name in published if name.startswith(("raw.", "staging.")) and name != "staging.data_dictionary"]
+        return shrink_problems(published, _row_counts(conn, tables), self.shrink_share, self.shrink_allowed, tables)
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -133,15 +177,29 @@ class WarehouseResource(dg.ConfigurableResource):
         return path.with_name(path.stem + SNAPSHOT_SUFFIX)
 
     @contextmanager
-    def read(self, live: bool = False, timeout_s: float = READER_LOCK_TIMEOUT_S) -> Iterator[duckdb.DuckDBPyConnection]:
+    def read(
+        self,
+        live: bool = False,
+        timeout_s: float = READER_LOCK_TIMEOUT_S,
+        restricted: bool = True,
+        writable_files: Sequence[Path] = (),
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection for analysts. Opens the published snapshot, which no run ever
         locks, so it never waits; with `live=True`, or before any snapshot has been published, opens
-        the warehouse itself read-only and retries for up to `timeout_s` while a run holds the lock."""
+        the warehouse itself read-only and retries for up to `timeout_s` while a run holds the lock.
+
+        `restricted` (the default) locks the connection down (see `readonly.lock_down`): no file
+        access beyond the database and the Parquet files its views read (plus `writable_files`), no
+        ATTACH of another file, no extensions, no settings changes."""
         path = self.path if live or not self.snapshot_path.exists() else self.snapshot_path
         if not path.exists():
             raise FileNotFoundError(f"warehouse {self.path} does not exist yet: materialize the assets first")
         conn = connect_retrying(path, read_only=True, timeout_s=timeout_s)
         try:
+            if restricted:
+                from cardioml_pipeline.readonly import lock_down
+
+                lock_down(conn, writable_files)
             yield conn
         finally:
             conn.close()
@@ -156,6 +214,7 @@ class WarehouseResource(dg.ConfigurableResource):
         target = self.snapshot_path
         with self.connect() as conn:
             problems = [problem for check in _SNAPSHOT_CHECKS for problem in check(conn)]
+            problems += self.shrink_problems(conn)  # rows must not vanish from what analysts read unconfirmed
             if problems:
                 raise SnapshotRefused(problems)
             for stale in target.parent.glob(f".{target.name}.tmp-*"):
@@ -234,6 +293,24 @@ def register_snapshot_check(check: SnapshotCheck) -> SnapshotCheck:
     if check not in _SNAPSHOT_CHECKS:
         _SNAPSHOT_CHECKS.append(check)
     return check
+
+
+def _row_counts(conn: duckdb.DuckDBPyConnection, tables: list[str] | None = None) -> dict[str, int]:
+    """schema.table -> row count of the database's own tables (views over files are left out)."""
+    names = [
+        f"{schema}.{table}"
+        for schema, table in conn.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE NOT internal AND NOT temporary AND database_name = current_database()"
+        ).fetchall()
+    ]
+    wanted = set(tables) if tables is not None else None
+    counts = {}
+    for name in names:
+        if wanted is not None and name not in wanted or name == "meta.snapshot":
+            continue
+        schema, _, table = name.partition(".")
+        counts[name] = conn.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchall()[0][0]
+    return counts
 
 
 def connect_retrying(path: Path, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:

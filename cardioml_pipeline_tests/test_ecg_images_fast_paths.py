@@ -131,11 +131,14 @@ def test_index_rows_are_written_in_row_groups_and_replace_the_index_only_on_succ
     assert [p.name for p in tmp_path.iterdir()] == ["index.parquet"]  # no temporary file left
 
 
-def test_listing_walks_subfolders_skips_hidden_and_broken_entries(tmp_path):
+def test_listing_walks_subfolders_skips_hidden_and_rejects_broken_entries(tmp_path):
     (tmp_path / "b").mkdir()
-    (tmp_path / "a.png").mkdir()  # a folder with an image's name is not a file
+    (tmp_path / "a.png").mkdir()  # a folder with an image's name is not a file: a reject row (issue 15)
     for name in ("Patient_2_lead_I.png", "b/Patient_1_lead_I.png", ".hidden.png", "b/Patient_1_lead_II.png"):
         (tmp_path / name).write_bytes(b"x")
-    os.symlink(tmp_path / "missing.png", tmp_path / "Patient_3_lead_I.png")  # broken link
-    listed = [f.relative_path for f in list_image_files(tmp_path)]
-    assert listed == ["Patient_2_lead_I.png", "b/Patient_1_lead_I.png", "b/Patient_1_lead_II.png"]
+    os.symlink(tmp_path / "missing.png", tmp_path / "Patient_3_lead_I.png")  # broken link: a reject row
+    listed = {f.relative_path: f.reject_reason for f in list_image_files(tmp_path)}
+    assert list(listed) == ["Patient_2_lead_I.png", "Patient_3_lead_I.png", "a.png", "b/Patient_1_lead_I.png", "b/Patient_1_lead_II.png"]
+    assert listed["a.png"] == "not a regular file: a directory"
+    assert listed["Patient_3_lead_I.png"] == "not a regular file: broken symbolic link"
+    assert listed["Patient_2_lead_I.png"] is None

@@ -13,7 +13,8 @@ A changed input selects its asset and everything downstream of it, in one run of
 
 Change detection is by fingerprint, kept in the sensor cursor: size + mtime for every file, and the
 sha256 only when those changed, so touching or re-copying a file launches nothing. A file modified
-less than SETTLE_SECONDS ago is left for the next tick (it may still be being written). Without a
+less than SETTLE_SECONDS ago (60 s; CARDIOML_SENSOR_SETTLE_SECONDS) is left for a later tick (it may still
+be being written), and a CSV whose last line has no line end waits ten such windows. Without a
 cursor (first tick, or reset), a CSV counts as changed when its sha256 differs from the
 `source_sha256` its raw asset last loaded; the images when images/ecg_images was never materialized.
 
@@ -44,7 +45,11 @@ DATASET_SENSOR = "cardioml_dataset_sensor"
 AUTOMATION_SENSOR = "cardioml_automation_conditions"
 IMAGES_KEY = dg.AssetKey(["images", "ecg_images"])
 IMAGES_INPUT = "ECG_Images/"
-SETTLE_SECONDS = 5.0
+# A file modified less than this long ago may still be being copied: left for a later tick.
+# Slow copies pause for seconds between writes, so the window is long; CARDIOML_SENSOR_SETTLE_SECONDS.
+SETTLE_SECONDS = 60.0
+# A CSV whose last line has no line end is most likely cut mid-row: it waits this many windows.
+INCOMPLETE_LINE_WINDOWS = 10
 IMAGE_BUCKETS = 64
 CURSOR_VERSION = 1
 TRIGGER_TAG = "cardioml/trigger"
@@ -110,7 +115,21 @@ class Scan:
     images: dict[str, list] | None
 
 
-def scan_clinical(root: Path, previous: dict[str, list] | None, loaded_sha256, now: float) -> Scan:
+def settle_seconds() -> float:
+    value = os.environ.get("CARDIOML_SENSOR_SETTLE_SECONDS")
+    return float(value) if value else SETTLE_SECONDS
+
+
+def ends_with_line_end(path: Path, size: int) -> bool:
+    """Whether the file's last byte ends a line (an empty file counts as complete)."""
+    if size == 0:
+        return True
+    with path.open("rb") as handle:
+        handle.seek(size - 1)
+        return handle.read(1) in (b"\n", b"\r")
+
+
+def scan_clinical(root: Path, previous: dict[str, list] | None, loaded_sha256, now: float, settle: float | None = None) -> Scan:
     """Fingerprint the CSVs against `previous` (the cursor's entries, None on a first tick). A file
     the cursor does not know is compared with `loaded_sha256(asset_key)`: the sha256 its raw asset
     last loaded (None if never), so a first tick launches only what the warehouse lacks."""
@@ -126,7 +145,12 @@ def scan_clinical(root: Path, previous: dict[str, list] | None, loaded_sha256, n
             if old is not None:  # deleted since the last tick: the raw asset reports the missing file
                 changed[watched.relative_path] = watched.asset_key
             continue
-        if now - stat.st_mtime_ns / 1e9 < SETTLE_SECONDS:
+        settle = settle_seconds() if settle is None else settle
+        quiet_for = now - stat.st_mtime_ns / 1e9
+        still_written = quiet_for < settle
+        if not still_written and quiet_for < settle * INCOMPLETE_LINE_WINDOWS and not (old is not None and old[0] == stat.st_size and old[1] == stat.st_mtime_ns):
+            still_written = not ends_with_line_end(path, stat.st_size)  # cut mid-row: give the copy longer
+        if still_written:
             settling.append(watched.relative_path)
             if old is not None:
                 files[watched.relative_path] = old
@@ -165,7 +189,7 @@ def scan_images(images_dir: Path, previous: dict[str, list] | None, baseline_is_
                 relative = path.relative_to(images_dir).as_posix()
                 listing.setdefault(_bucket(relative), []).append((relative, stat.st_size, stat.st_mtime_ns))
                 newest = max(newest, stat.st_mtime_ns)
-    if newest and now - newest / 1e9 < SETTLE_SECONDS:
+    if newest and now - newest / 1e9 < settle_seconds():
         return False, True, previous or {}
     buckets: dict[str, list] = {}
     changed = False

@@ -13,15 +13,17 @@ from cardioml_pipeline.clinical.labels import FINDINGS, LABEL_COLUMNS, findings_
 from cardioml_pipeline.clinical.normalize import StagedTable, stage_clinical_table
 from cardioml_pipeline.clinical.reading import RAW_META_COLUMNS, SourceFileError, map_header, read_raw_csv
 from cardioml_pipeline.clinical.schemas import ECG_LABELS_SCHEMA, quarantine_invalid_rows
-from cardioml_pipeline.clinical.tables import ACTION_ROW_EXCLUDED, TABLES, TableSpec
+from cardioml_pipeline.clinical.tables import ACTION_ROW_EXCLUDED, TABLES, TABLES_BY_RAW, TableSpec
 from cardioml_pipeline.clinical.dictionary import build_data_dictionary
-from cardioml_pipeline.metadata import markdown_table, table_metadata
+from cardioml_pipeline.clinical.copies import DISAGREEMENT_SCHEMA, core_copy_disagreements, validate_core_copies
+from cardioml_pipeline.clinical.keys import swapped_key_columns, whole_numbers
+from cardioml_pipeline.metadata import markdown_table, row_examples, table_metadata
 from cardioml_pipeline.resources import DatasetResource, WarehouseResource
 from cardioml_pipeline.warehouse import query_frame, read_table, recorded_fingerprint, replace_rows, replace_table, utc_now
 
 WRITER_POOL = "duckdb_writer"
 RAW_CODE_VERSION = "raw-1"
-STAGING_CODE_VERSION = "staging-1"
+STAGING_CODE_VERSION = "staging-2"  # 2: table 01 copies validated, malformed label keys quarantined
 QUARANTINE_TABLE = "quality.quarantine"
 LABELS_RAW_TABLE = "ecg_labels"
 LABELS_FILE = "ECG Labels.csv"
@@ -99,6 +101,8 @@ def load_raw_file(
         unchanged = recorded_fingerprint(conn, table_name) == version
         if not unchanged:
             replace_table(conn, table_name, raw.frame, version)
+    staged_name = TABLES_BY_RAW[raw_table].staging_table if raw_table in TABLES_BY_RAW else raw_table
+    shrink_check = no_unconfirmed_shrink(warehouse, table_name, raw.frame.height, path, confirm=",".join(dict.fromkeys([raw_table, staged_name])))
     context.log.info(f"{table_name}: {'unchanged, not rewritten' if unchanged else 'written'} ({raw.frame.height} rows from {path.name})")
     metadata = table_metadata(raw.frame, table_name, warehouse.path, preview_columns=[c for c in raw.frame.columns if c not in RAW_META_COLUMNS][:8])
     metadata.update(
@@ -112,7 +116,43 @@ def load_raw_file(
             "short_rows": int((raw.frame["_field_count"] < len([c for c in raw.frame.columns if c not in RAW_META_COLUMNS])).sum()),
         }
     )
-    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version))
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version), check_results=[shrink_check])
+
+
+SHRINK_CHECK = "no_unconfirmed_shrink"
+
+
+def shrink_check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        SHRINK_CHECK,
+        asset=key,
+        blocking=True,
+        description="the table has not lost more than the allowed share of its rows (CARDIOML_MAX_SHRINK_SHARE, default 10 %) against the last published snapshot, unless confirmed (CARDIOML_ALLOW_SHRINK); blocks everything downstream, and so publishing",
+    )
+
+
+def no_unconfirmed_shrink(warehouse: WarehouseResource, table_name: str, rows: int, path: Path, confirm: str | None = None) -> dg.AssetCheckResult:
+    """A partly written input (a copy still running, a truncated export) loads fine but loses rows:
+    compared with the last published snapshot, more than the allowed share fewer rows fails this
+    blocking check, so nothing downstream runs and the run publishes nothing."""
+    from cardioml_pipeline.publication import shrink_allowed, shrink_problem
+
+    published = warehouse.published_row_counts([table_name]).get(table_name)
+    allowed = warehouse.shrink_allowed
+    problem = shrink_problem(table_name, published, rows, warehouse.shrink_share, allowed, confirm)
+    metadata = {
+        "rows": rows,
+        "published_rows": published if published is not None else -1,
+        "max_shrink_share": warehouse.shrink_share,
+        "shrink_confirmed": bool(published and rows < published and shrink_allowed(table_name, allowed)),
+    }
+    return dg.AssetCheckResult(
+        check_name=SHRINK_CHECK,
+        passed=problem is None,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{path.name}: {problem}" if problem else "no unconfirmed shrink against the last published snapshot",
+        metadata=metadata,
+    )
 
 
 def all_clinical_headers() -> set[str]:
@@ -128,6 +168,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
         kinds={"duckdb", "csv"},
         pool=WRITER_POOL,
         code_version=RAW_CODE_VERSION,
+        check_specs=[shrink_check_spec(raw_key(spec.raw_table))],
         description=f"`raw.{spec.raw_table}`: `Clinical_Data/{spec.source_file}` loaded losslessly (every value as text, header names as published, a repeated name suffixed ' (2)'), plus _source_file, _source_sha256, _row_number, _ingested_at, _field_count, _extra_fields.",
     )
     def _raw(context: dg.AssetExecutionContext, dataset: DatasetResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -143,6 +184,7 @@ def build_raw_asset(spec: TableSpec) -> dg.AssetsDefinition:
     kinds={"duckdb", "csv"},
     pool=WRITER_POOL,
     code_version=RAW_CODE_VERSION,
+    check_specs=[shrink_check_spec(raw_key(LABELS_RAW_TABLE))],
     description="`raw.ecg_labels`: `ECG Labels.csv` (no header in the source) loaded losslessly as `ecg_key`, `label_text`, plus the raw meta columns.",
 )
 def raw_ecg_labels(context: dg.AssetExecutionContext, dataset: DatasetResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -171,9 +213,7 @@ def quarantine_checks(table: str, staged_rows: int, raw_rows: int, quarantine: p
                 "failure_count": value_failures,
                 "rows_excluded": excluded,
                 "failures_by_column": dg.MetadataValue.md(markdown_table(by_reason, max_rows=50) if value_failures else "none"),
-                "examples": dg.MetadataValue.md(
-                    markdown_table(quarantine.select("_row_number", "column_name", "value", "reason"), max_rows=EXAMPLE_ROWS) if value_failures else "none"
-                ),
+                **row_examples(quarantine.select("_row_number", "column_name", "value", "reason"), EXAMPLE_ROWS),
             },
         ),
         dg.AssetCheckResult(
@@ -222,6 +262,34 @@ def staging_lineage(spec: TableSpec, source_columns: dict[str, str]) -> dg.Table
     return dg.TableColumnLineage(deps_by_column=deps)
 
 
+CORE_RAW_TABLE = "core_patient_data"
+
+
+def _source_name(raw: pl.DataFrame, spec: TableSpec) -> str:
+    files = raw["_source_file"].drop_nulls().unique().to_list() if "_source_file" in raw.columns else []
+    return files[0] if len(files) == 1 else f"Clinical_Data/{spec.source_file}"
+
+
+def core_key_pairs(warehouse: WarehouseResource) -> pl.DataFrame | None:
+    """Table 01's (file_number, record_number) pairs as last loaded into raw, the reference the
+    other tables' key columns are checked against; None when it is not loaded or itself looks
+    swapped."""
+    from cardioml_pipeline.clinical.tables import TABLES_BY_RAW
+
+    with warehouse.connect() as conn:
+        if not _exists(conn, "raw", CORE_RAW_TABLE):
+            return None
+        core = read_table(conn, f"raw.{CORE_RAW_TABLE}")
+    try:
+        mapping = map_header(TABLES_BY_RAW[CORE_RAW_TABLE], core.columns, Path(f"raw.{CORE_RAW_TABLE}"), known_headers=all_clinical_headers())
+    except SourceFileError:
+        return None
+    first, second = core[mapping.source_columns["file_number"]], core[mapping.source_columns["record_number"]]
+    if swapped_key_columns("table 01", first, second) is not None:
+        return None
+    return pl.DataFrame({"file_number": whole_numbers(first), "record_number": whole_numbers(second)})
+
+
 def build_staging_asset(spec: TableSpec) -> dg.AssetsDefinition:
     key = staging_key(spec.staging_table)
     checks = [
@@ -248,7 +316,19 @@ def build_staging_asset(spec: TableSpec) -> dg.AssetsDefinition:
             mapping = map_header(spec, raw.columns, Path(f"raw.{spec.raw_table}"), known_headers=all_clinical_headers())
         except SourceFileError as error:
             raise dg.Failure(str(error)) from error
+        problem = swapped_key_columns(
+            _source_name(raw, spec),
+            raw[mapping.source_columns["file_number"]],
+            raw[mapping.source_columns["record_number"]],
+            None if spec.raw_table == CORE_RAW_TABLE else core_key_pairs(warehouse),
+        )
+        if problem:
+            raise dg.Failure(problem)
         result: StagedTable = stage_clinical_table(spec, raw, mapping)
+        if spec.raw_table == CORE_RAW_TABLE:  # table 01's copies of tables 02-10, checked with their specs
+            copies = validate_core_copies(raw, all_clinical_headers())
+            if copies.height:
+                result.quarantine = pl.concat([result.quarantine, copies], how="vertical")
         version = fingerprint(input_version, STAGING_CODE_VERSION)
         written = write_staged(warehouse, spec.staging_table, result.staged, result.quarantine, version)
         context.log.info(
@@ -277,7 +357,7 @@ def shared_record_number_check(patients: pl.DataFrame) -> dg.AssetCheckResult:
         metadata={
             "rows_flagged": shared.height,
             "record_numbers": shared["record_number"].n_unique(),
-            "examples": dg.MetadataValue.md(markdown_table(shared.select("file_number", "record_number", "gender", "age").sort("record_number"), max_rows=EXAMPLE_ROWS)),
+            **row_examples(shared.select("file_number", "record_number", "gender", "age").sort("record_number"), EXAMPLE_ROWS),
         },
         description="record numbers carried by more than one file number (flagged in record_number_shared)",
     )
@@ -338,7 +418,7 @@ def staging_ecg_labels(context: dg.AssetExecutionContext, warehouse: WarehouseRe
         dg.AssetCheckResult(
             check_name="all_labels_mapped",
             passed=unmapped.height == 0,
-            metadata={"unmapped_labels": unmapped.height, "examples": dg.MetadataValue.md(markdown_table(unmapped.select("_row_number", "value", "reason"), max_rows=EXAMPLE_ROWS) if unmapped.height else "none")},
+            metadata={"unmapped_labels": unmapped.height, **row_examples(unmapped.select("_row_number", "value", "reason"), EXAMPLE_ROWS)},
         )
     )
     upstream = raw_key(LABELS_RAW_TABLE)
@@ -377,6 +457,60 @@ def staging_ecg_findings(warehouse: WarehouseResource) -> dg.MaterializeResult:
         if recorded_fingerprint(conn, "staging.ecg_findings") != version:
             replace_table(conn, "staging.ecg_findings", vocabulary, version)
     return dg.MaterializeResult(metadata=table_metadata(vocabulary, "staging.ecg_findings", warehouse.path), data_version=dg.DataVersion(version))
+
+
+COPIES_KEY = dg.AssetKey(["quality", "table_01_copies"])
+COPIES_TABLE = "quality.table_01_disagreements"
+
+
+@dg.asset(
+    key=COPIES_KEY,
+    deps=[raw_key(spec.raw_table) for spec in TABLES],
+    group_name="staging",
+    kinds={"duckdb", "polars"},
+    pool=WRITER_POOL,
+    code_version=STAGING_CODE_VERSION,
+    check_specs=[dg.AssetCheckSpec("table_01_copies_agree", asset=COPIES_KEY, description="table 01's copies of the columns of tables 02-10 agree with those tables")],
+    description=f"`{COPIES_TABLE}`: every cell where table 01's copy of a column of tables 02-10 disagrees with the source table, both typed with the source's spec (file_number, table_name, column_name, table_01_value, source_value). Impossible values in the copies are quarantined by staging/patients (action `copy_not_staged`).",
+)
+def table_01_copies(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as conn:
+        loaded = {spec.raw_table: recorded_fingerprint(conn, f"raw.{spec.raw_table}") for spec in TABLES}
+        if loaded[CORE_RAW_TABLE] is None:
+            raise dg.Failure(f"raw.{CORE_RAW_TABLE} has not been loaded: materialize it first")
+        raws = {name: read_table(conn, f"raw.{name}") for name, version in loaded.items() if version is not None}
+    core = raws.pop(CORE_RAW_TABLE)
+    disagreements, compared, formatting_only = core_copy_disagreements(core, raws, all_clinical_headers())
+    version = fingerprint(*(f"{name}:{version}" for name, version in sorted(loaded.items()) if version), STAGING_CODE_VERSION)
+    with warehouse.transaction() as conn:
+        written = recorded_fingerprint(conn, COPIES_TABLE) != version
+        if written:
+            conn.execute("CREATE SCHEMA IF NOT EXISTS quality")
+            replace_table(conn, COPIES_TABLE, disagreements, version)
+    by_column = disagreements.group_by("table_name", "column_name").len("cells").sort("cells", descending=True) if disagreements.height else None
+    context.log.info(f"{COPIES_TABLE}: {disagreements.height} of {compared} compared cells disagree ({formatting_only} more differ only in formatting)")
+    check_metadata: dict[str, object] = {
+        "cells_compared": compared,
+        "cells_disagreeing": disagreements.height,
+        "cells_differing_only_in_formatting": formatting_only,
+        "tables_compared": ", ".join(sorted(raws)) or "none",
+        "by_column": dg.MetadataValue.md(markdown_table(by_column, max_rows=50) if by_column is not None else "none"),
+    }
+    check_metadata.update(row_examples(disagreements, EXAMPLE_ROWS))
+    missing = sorted(name for name, version in loaded.items() if version is None)
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": disagreements.height, "dagster/table_name": COPIES_TABLE, "rewritten": written, "tables_not_loaded": ", ".join(missing) or "none"},
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="table_01_copies_agree",
+                passed=disagreements.height == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                description="cells where table 01 and the source table disagree after typing (a value in one and not the other counts)",
+                metadata=check_metadata,
+            )
+        ],
+        data_version=dg.DataVersion(version),
+    )
 
 
 STAGED_KEYS = [staging_key(spec.staging_table) for spec in TABLES] + [LABELS_KEY]
@@ -470,5 +604,5 @@ def clinical_definitions() -> dg.Definitions:
     sources.append(build_source_asset(LABELS_RAW_TABLE, LABELS_FILE))
     assets = [build_raw_asset(spec) for spec in TABLES] + [raw_ecg_labels]
     assets += [build_staging_asset(spec) for spec in TABLES]
-    assets += [staging_ecg_labels, staging_ecg_findings, quality_quarantine, staging_data_dictionary]
+    assets += [staging_ecg_labels, staging_ecg_findings, quality_quarantine, staging_data_dictionary, table_01_copies]
     return dg.Definitions(assets=[*sources, *assets])

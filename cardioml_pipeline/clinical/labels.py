@@ -54,7 +54,11 @@ FINDINGS: tuple[Finding, ...] = (
 FINDINGS_BY_CODE = {f.code: f for f in FINDINGS}
 _SYNONYMS = {syn: f for f in FINDINGS for syn in f.synonyms}
 
-KEY_PATTERN = re.compile(r"^\s*(\d+)(?:\s*-\s*(\d+))?\s*$")
+# `<record number>` or `<record number>-<ECG index>`: ASCII digits, no inner spaces (the key is
+# matched against record numbers as published; `5 - 2` or `6-0` are typos, quarantined)
+KEY_PATTERN = re.compile(r"^(\d+)(?:-(\d+))?$", re.ASCII)
+MAX_RECORD_NUMBER = 10**9
+MAX_ECG_INDEX = 1000
 
 
 class UnmappedLabelError(ValueError):
@@ -84,10 +88,21 @@ def parse_label_text(text: str) -> list[Finding]:
 
 def split_ecg_key(key: str) -> tuple[int, int] | None:
     """`126035-2` -> (126035, 2); `126035` -> (126035, 1); None when the key is malformed."""
-    match = KEY_PATTERN.match(key or "")
+    parsed = parse_ecg_key(key)
+    return parsed if isinstance(parsed, tuple) else None
+
+
+def parse_ecg_key(key: str) -> tuple[int, int] | str:
+    """(record number, ECG index) from a stripped key, or why it is not a valid key."""
+    match = KEY_PATTERN.fullmatch(key or "")
     if not match:
-        return None
-    return int(match.group(1)), int(match.group(2) or 1)
+        return "ECG key is not '<record number>' or '<record number>-<ECG index>' (digits only, no spaces)"
+    record_number, ecg_index = int(match.group(1)), int(match.group(2) or 1)
+    if not 1 <= record_number <= MAX_RECORD_NUMBER:
+        return f"record number {record_number} is outside 1..{MAX_RECORD_NUMBER:,}"
+    if not 1 <= ecg_index <= MAX_ECG_INDEX:
+        return f"ECG index {ecg_index} is outside 1..{MAX_ECG_INDEX} (the first ECG of a record has no suffix or -1)"
+    return record_number, ecg_index
 
 
 def findings_vocabulary() -> pl.DataFrame:
@@ -141,9 +156,9 @@ def stage_ecg_labels(raw: pl.DataFrame, patients: pl.DataFrame) -> tuple[pl.Data
         if row["_field_count"] > 2:
             reject("label_text", text, f"row has {row['_field_count']} fields, expected 2 (unquoted comma in the label?)")
             continue
-        parsed_key = split_ecg_key(key)
-        if parsed_key is None:
-            reject("ecg_key", key, "ECG key is not '<record number>' or '<record number>-<ECG index>'")
+        parsed_key = parse_ecg_key(key)
+        if isinstance(parsed_key, str):
+            reject("ecg_key", key, parsed_key)
             continue
         if key in seen_keys:
             reject("ecg_key", key, f"duplicate ECG key (first in row {seen_keys[key]})")

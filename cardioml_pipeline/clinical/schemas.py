@@ -59,7 +59,9 @@ def quarantine_invalid_rows(schema: pa.DataFrameSchema, frame: pl.DataFrame, tab
     cases = cases.with_columns(pl.col("index").cast(pl.Int64))
     indexed = frame.with_row_index("_position").with_columns(pl.col("_position").cast(pl.Int64))
     details = cases.join(indexed.select("_position", "file_number", "_row_number"), left_on="index", right_on="_position", how="left")
-    is_row_level = pl.col("column").is_in(list(KEY_COLUMNS)) | pl.col("check").str.contains("uniqueness")
+    # a value that cannot be nulled (key or non-nullable column) takes its row out, with the reason
+    required = [name for name, column in schema.columns.items() if not column.nullable]
+    is_row_level = pl.col("column").is_in([*KEY_COLUMNS, *required]) | pl.col("check").str.contains("uniqueness")
     reasons = pl.format("failed check {} in {}", pl.col("check"), pl.lit(f"staging.{table}"))
     quarantine = details.select(
         pl.lit(table).alias("table_name"),

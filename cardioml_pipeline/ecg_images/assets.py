@@ -11,7 +11,7 @@ from pydantic import Field
 from cardioml_pipeline.clinical.assets import WRITER_POOL, staging_key
 from cardioml_pipeline.ecg_images.index import INDEX_SCHEMA, SIGNAL_SCHEMA, ArtifactLayout
 from cardioml_pipeline.ecg_images.processing import processing_version, run_image_stage
-from cardioml_pipeline.metadata import column_schema, markdown_table
+from cardioml_pipeline.metadata import PREVIEW_ROWS, column_schema, markdown_table, row_examples
 from cardioml_pipeline.resources import ArtifactStoreResource, DatasetResource, WarehouseResource
 from cardioml_pipeline.warehouse import query_frame
 
@@ -94,9 +94,7 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
                 "qc_failed": failed.height,
                 "qc_pass_rate": float(pass_rate or 0.0),
                 "failures_by_reason": dg.MetadataValue.md(markdown_table(reasons, max_rows=30) if reasons is not None else "none"),
-                "examples": dg.MetadataValue.md(
-                    markdown_table(failed.select("source_path", "qc_reasons", "trace_coverage", "grid_residue", "beats_found"), max_rows=EXAMPLES) if failed.height else "none"
-                ),
+                **row_examples(failed.select("source_path", "qc_reasons", "trace_coverage", "grid_residue", "beats_found"), EXAMPLES),
             },
         ),
         dg.AssetCheckResult(
@@ -107,7 +105,7 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
             description="files that could not be processed (name, format, size, duplicates, unknown patient)",
             metadata={
                 "rejected": rejected.height,
-                "examples": dg.MetadataValue.md(markdown_table(rejected.select("source_path", "reject_reason"), max_rows=EXAMPLES) if rejected.height else "none"),
+                **row_examples(rejected.select("source_path", "reject_reason"), EXAMPLES),
             },
         ),
         dg.AssetCheckResult(
@@ -213,7 +211,7 @@ def ecg_image_stage(
             "seconds": round(summary.seconds, 2),
             "images_per_second": round(summary.processed / summary.seconds, 2) if summary.seconds and summary.processed else 0.0,
             "processing_version": processing_version(),
-            "preview": dg.MetadataValue.md(markdown_table(preview)),
+            **row_examples(preview, PREVIEW_ROWS, key="preview"),
         },
         check_results=image_checks(index),
     )

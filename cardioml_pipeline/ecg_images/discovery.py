@@ -7,6 +7,7 @@ reject row with a reason, so a run always finishes and nothing is silently skipp
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -15,6 +16,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+import stat as stat_module
 from stat import S_ISREG
 
 import cv2
@@ -26,7 +28,9 @@ _LEAD_BY_TOKEN = {lead.lower(): lead for lead in LEADS}
 SUPPORTED_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 # A lead strip at 300 dpi is ~3,000 x 600 px; anything past this is a page scan or a bomb.
 MAX_PIXELS = 40_000_000
-FILE_NAME = re.compile(r"^Patient_(?P<file_number>\d+)_lead_(?P<lead>[^.]+)\.(?P<ext>[A-Za-z0-9]+)$", re.IGNORECASE)
+# ASCII digits only (`\d` would take Arabic-Indic or full-width digits as patient numbers), and
+# matched in full (`$` would accept a trailing newline)
+FILE_NAME = re.compile(r"Patient_(?P<file_number>[0-9]+)_lead_(?P<lead>[^.\s]+)\.(?P<ext>[A-Za-z0-9]+)", re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +48,7 @@ class ImageFile:
 
 def parse_image_name(name: str) -> tuple[int | None, str | None, str | None]:
     """(file_number, canonical lead, reject reason) from a file name."""
-    match = FILE_NAME.match(name)
+    match = FILE_NAME.fullmatch(name)
     if not match:
         return None, None, "file name is not 'Patient_<file number>_lead_<lead>.<png|jpg|bmp>'"
     file_number = int(match.group("file_number"))
@@ -66,17 +70,21 @@ def list_image_files(images_dir: Path) -> list[ImageFile]:
         return []
     # os.walk and plain strings, not Path objects: a third of the memory and time for 70,000 files
     files: list[ImageFile] = []
-    for root, _, names in os.walk(images_dir):
+    for root, folders, names in os.walk(images_dir):
         relative_root = os.path.relpath(root, images_dir)
         prefix = "" if relative_root == "." else relative_root.replace(os.sep, "/") + "/"
+        # a folder (or a link to one) named like an image is listed as a reject, not just skipped
+        names = names + [folder for folder in folders if _looks_like_an_image(folder)]
         for name in names:
             if name.startswith("."):
                 continue
             try:
                 stat = os.stat(os.path.join(root, name))  # follows symlinks, as a file's reader will
-            except OSError:  # a broken link: nothing to read
+            except OSError as error:  # a broken or looping link: nothing to read, but say so
+                files.append(ImageFile(prefix + name, *_name_fields(name), 0, 0, f"not a regular file: {_link_problem(error)}"))
                 continue
             if not S_ISREG(stat.st_mode):
+                files.append(ImageFile(prefix + name, *_name_fields(name), 0, stat.st_mtime_ns, f"not a regular file: {_file_kind(stat.st_mode)}"))
                 continue
             file_number, lead, reason = parse_image_name(name)
             files.append(ImageFile(prefix + name, file_number, lead, stat.st_size, stat.st_mtime_ns, reason))
@@ -93,6 +101,35 @@ def list_image_files(images_dir: Path) -> list[ImageFile]:
             item = ImageFile(item.relative_path, item.file_number, item.lead, item.size_bytes, item.mtime_ns, f"duplicate of {kept} (same patient and lead)")
         result.append(item)
     return result
+
+
+def _looks_like_an_image(name: str) -> bool:
+    return name.lower().endswith(SUPPORTED_EXTENSIONS)
+
+
+def _name_fields(name: str) -> tuple[int | None, str | None]:
+    file_number, lead, _ = parse_image_name(name)
+    return file_number, lead
+
+
+def _link_problem(error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if error.errno == errno.ENOENT:
+        return "broken symbolic link"
+    return f"cannot stat ({error.strerror or error})"
+
+
+def _file_kind(mode: int) -> str:
+    if stat_module.S_ISDIR(mode):
+        return "a directory"
+    if stat_module.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat_module.S_ISSOCK(mode):
+        return "a socket"
+    if stat_module.S_ISCHR(mode) or stat_module.S_ISBLK(mode):
+        return "a device"
+    return "not a file"
 
 
 class ImageTooLarge(ValueError):

@@ -11,6 +11,7 @@ and writes the index in file order as rows become available, so it never holds t
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import traceback
 from collections.abc import Callable
@@ -213,7 +214,24 @@ def process_patient(task: PatientTask) -> tuple[list[dict], bool]:
     return rows, written
 
 
-def run_image_stage(
+def run_image_stage(images_dir: Path, artifacts_root: Path, known_patients: set[int] | None, **options) -> tuple[pl.LazyFrame, StageSummary]:
+    """Process new or changed images, reuse the rest, write the index and signal files (options:
+    workers, default_px_per_mm, progress, engine, dask_scheduler_address; see _run_image_stage).
+
+    One stage at a time per artifacts folder (a file lock; a second run waits): so the temporary
+    files a killed run left (`.index.parquet.<hex>.tmp`, half-written signal shards) are known to
+    be stale and are removed first."""
+    layout = ArtifactLayout(artifacts_root)
+    layout.base.mkdir(parents=True, exist_ok=True)
+    with open(layout.base / ".stage.lock", "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        for folder in (layout.base, layout.signals_dir):
+            for stale in folder.glob(".*.tmp") if folder.exists() else ():
+                stale.unlink(missing_ok=True)
+        return _run_image_stage(images_dir, artifacts_root, known_patients, **options)
+
+
+def _run_image_stage(
     images_dir: Path,
     artifacts_root: Path,
     known_patients: set[int] | None,
@@ -223,10 +241,8 @@ def run_image_stage(
     engine: str = "local",
     dask_scheduler_address: str | None = None,
 ) -> tuple[pl.LazyFrame, StageSummary]:
-    """Process new or changed images, reuse the rest, write the index and signal files.
-
-    Returns the new index (one row per source file; a LazyFrame over the written file: collect what
-    you need) and a summary of what was done."""
+    """Returns the new index (one row per source file; a LazyFrame over the written file: collect
+    what you need) and a summary of what was done."""
     import time
 
     started = time.perf_counter()
@@ -388,7 +404,15 @@ def _reusable(old: _PreviousRow, item: ImageFile, version: str, layout: Artifact
         return False
     if old.source_size_bytes != item.size_bytes:
         return False
+    source = images_dir / item.relative_path
+    # unreadable now (permissions changed since the last run: chmod leaves size and mtime alone):
+    # not reusable, so processing turns it into a reject row instead of keeping a stale row
+    if not os.access(source, os.R_OK):
+        return False
     if old.source_mtime_ns == item.mtime_ns:
         return True
     # touched but maybe not changed: compare content
-    return sha256_bytes((images_dir / item.relative_path).read_bytes()) == old.source_sha256
+    try:
+        return sha256_bytes(source.read_bytes()) == old.source_sha256
+    except OSError:
+        return False

@@ -27,7 +27,7 @@ from cardioml_pipeline.features.ecg import (
 )
 from cardioml_pipeline.features.splits import DEFAULT_SEED, FRACTIONS, SPLIT_DESCRIPTIONS, SPLITS, assign_splits, leaking_groups, split_summary
 from cardioml_pipeline.features.targets import FINDING_CODES, finding_target
-from cardioml_pipeline.metadata import markdown_table, table_metadata
+from cardioml_pipeline.metadata import markdown_table, row_examples, table_metadata
 from cardioml_pipeline.resources import ArtifactStoreResource, WarehouseResource
 from cardioml_pipeline.warehouse import read_table, recorded_fingerprint, replace_table
 
@@ -293,7 +293,7 @@ def patient_features(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             passed=failures.height == 0,
             metadata={
                 "failure_count": failures.height,
-                "examples": dg.MetadataValue.md(markdown_table(failures.select("column", "check", "failure_case").cast(pl.String), max_rows=10) if failures.height else "none"),
+                **(row_examples(failures.select("column", "check", "failure_case").cast(pl.String), 10) if failures.height else {}),
             },
         ),
     ]
