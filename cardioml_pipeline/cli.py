@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
+from cardioml_pipeline.demo.errors import DEFAULT_ERROR_RATE
+
 
 def demo_data(args: argparse.Namespace) -> int:
     from cardioml_pipeline.demo.clinical import write_demo_dataset
@@ -19,7 +21,7 @@ def demo_data(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = Path(args.out)
     try:
-        summary = write_demo_dataset(out, patients=args.patients, seed=args.seed)
+        summary = write_demo_dataset(out, patients=args.patients, seed=args.seed, error_rate=args.error_rate)
     except ValueError as error:
         print(f"cardioml demo-data: {error}", file=sys.stderr)
         return 2
@@ -265,6 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--images", action=argparse.BooleanOptionalAction, default=True, help="render the 12 lead images per patient (default: yes)")
     demo.add_argument("--processed-images", action="store_true", help="write already-processed (binarized, grid-free) images like the published dataset instead of raw scans")
     demo.add_argument("--workers", type=int, default=None, help="processes for image rendering (default: every core)")
+    demo.add_argument(
+        "--error-rate",
+        type=float,
+        default=DEFAULT_ERROR_RATE,
+        help=f"share of each clinical table's rows given a realistic data-entry error (mistyped number, unit slip, impossible vital sign, unknown category, duplicated row), "
+        f"so the quarantine has something to show; 0 writes clean tables (default {DEFAULT_ERROR_RATE})",
+    )
     demo.set_defaults(handler=demo_data)
     add_analyst_commands(commands)
     return parser
