@@ -60,7 +60,10 @@ materialize: install $(DAGSTER_HOME)/dagster.yaml
 	echo "materialized every asset from $(CARDIOML_DATA_DIR) in $$(awk "BEGIN{printf \"%.1f\", $$end - $$start}") s"; \
 	echo "warehouse: $(CARDIOML_WAREHOUSE)"; \
 	echo "query it:  $(BIN)/cardioml sql 'SELECT * FROM staging.patients LIMIT 5'   (or: $(BIN)/cardioml tables)"; \
-	echo "open the UI: make ui   (then http://127.0.0.1:3000)"
+	echo "open the UI: make ui   (then http://127.0.0.1:3000)"; \
+	gallery=$$(ls -t $(CARDIOML_ARTIFACTS_DIR)/ecg_images/qc_gallery/run_*.html 2>/dev/null | head -1); \
+	if [ -n "$$gallery" ]; then echo "QC gallery of the image stage (open in a browser): $$gallery"; fi; \
+	echo "WFDB records of every patient's ECG: $(CARDIOML_ARTIFACTS_DIR)/exports/wfdb/"
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dg dev -h 127.0.0.1 -p 3000

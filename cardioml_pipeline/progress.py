@@ -24,7 +24,7 @@ _STEP_EVENT = re.compile(r" - (?P<step>[A-Za-z0-9_]+) - (?P<event>STEP_START|STE
 _INFO = re.compile(r" - dagster - INFO - [^ ]+ - [0-9a-f-]{36} - (?P<step>[A-Za-z0-9_]+) - (?P<message>.*)$")
 _DURATION = re.compile(r" in (?P<duration>[^ ].*?)\.?$")
 # The project's progress messages worth showing while a long step runs.
-_SHOWN_MESSAGES = (re.compile(r"^image stage: "),)
+_SHOWN_MESSAGES = (re.compile(r"^image stage: "), re.compile(r"^QC gallery "), re.compile(r"^exports/wfdb: "))
 
 # Warnings that Dagster raises about the CLI call itself (the '*' selection uses a beta parameter),
 # not about this project's code: hidden from the log and the screen.
