@@ -13,8 +13,8 @@ DEMO_SEED ?= 0
 # bumped when the generator's output changes, so `make demo` writes the demo data again
 DEMO_VERSION := 3
 # measured on a fresh clone (README: Set-up)
-DEMO_MINUTES := 9
-DEMO_DISK := 1.5 GB
+DEMO_MINUTES := 10 (up to 17 on a busy machine)
+DEMO_DISK := 1.7 GB
 PYTEST_ARGS ?=
 UV_VERSION := 0.13.8
 # --inexact keeps pip and uv itself in the venv; never download a Python, use the venv's
@@ -41,6 +41,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	@echo "make demo: writes a $(DEMO_PATIENTS)-patient demo dataset (6,888 ECG images) and materializes every asset."
 	@echo "  takes about $(DEMO_MINUTES) minutes on 2 cores and needs about $(DEMO_DISK) of free disk under data/"
+	@echo "  progress: the generator every 50 patients, then one line per finished step (full log: $(DAGSTER_HOME)/last_materialize.log)"
 	@if [ -f $(CARDIOML_DATA_DIR)/.demo-$(DEMO_PATIENTS)-$(DEMO_SEED)-v$(DEMO_VERSION) ]; then \
 	  echo "demo dataset already in $(CARDIOML_DATA_DIR) ($(DEMO_PATIENTS) patients, seed $(DEMO_SEED))"; \
 	else \
