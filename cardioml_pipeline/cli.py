@@ -1,4 +1,4 @@
-"""`cardioml` command line: demo-data, and the analyst commands sql, tables, export."""
+"""`cardioml` command line: demo-data, and the analyst commands sql, tables, export, export-wfdb."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
+from cardioml_pipeline.demo.errors import DEFAULT_ERROR_RATE
+
 
 def demo_data(args: argparse.Namespace) -> int:
     from cardioml_pipeline.demo.clinical import write_demo_dataset
@@ -19,7 +21,7 @@ def demo_data(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     out = Path(args.out)
     try:
-        summary = write_demo_dataset(out, patients=args.patients, seed=args.seed)
+        summary = write_demo_dataset(out, patients=args.patients, seed=args.seed, error_rate=args.error_rate)
     except ValueError as error:
         print(f"cardioml demo-data: {error}", file=sys.stderr)
         return 2
@@ -272,6 +274,31 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def export_wfdb_command(args: argparse.Namespace) -> int:
+    """Each patient's digitized ECG as a WFDB record (the format ECG tools read)."""
+    from cardioml_pipeline.ecg_images.index import ArtifactLayout
+    from cardioml_pipeline.exports.wfdb_export import export_wfdb, read_clinical_context
+    from cardioml_pipeline.resources import ArtifactStoreResource
+
+    started = time.perf_counter()
+    layout = ArtifactLayout(ArtifactStoreResource(artifacts_dir=args.artifacts).root)
+    try:
+        if not layout.index_path.exists():
+            raise CliError(f"no image index at {layout.index_path}: materialize the image stage first, or point --artifacts / CARDIOML_ARTIFACTS_DIR at its artifacts")
+        with _reading(args) as conn:
+            clinical = read_clinical_context(conn)
+        records = export_wfdb(layout, clinical, Path(args.to), file_numbers=args.file_number)
+        if args.file_number:
+            missing = sorted(set(args.file_number) - {int(p.name.removeprefix("patient_")) for p in records})
+            if missing:
+                raise CliError(f"no ECG images for file number(s) {', '.join(map(str, missing))} in {layout.index_path}")
+    except CliError as error:
+        print(f"cardioml export-wfdb: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(records)} WFDB record{'s' if len(records) != 1 else ''} (12 leads, 500 Hz) to {Path(args.to).resolve()} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
 def add_analyst_commands(commands) -> None:
     def reader_options(command: argparse.ArgumentParser) -> None:
         command.add_argument("--warehouse", default=None, help="DuckDB warehouse file (default: $CARDIOML_WAREHOUSE, else data/warehouse/cardioml.duckdb)")
@@ -299,6 +326,13 @@ def add_analyst_commands(commands) -> None:
     reader_options(export)
     export.set_defaults(handler=export_command)
 
+    wfdb = commands.add_parser("export-wfdb", help="write each patient's digitized ECG as a WFDB record (.hea + .dat)")
+    wfdb.add_argument("--to", required=True, help="output folder (created if missing)")
+    wfdb.add_argument("--file-number", type=int, nargs="+", default=None, metavar="N", help="only these patients (default: every patient with images)")
+    wfdb.add_argument("--artifacts", default=None, help="artifacts root holding the image index and signals (default: $CARDIOML_ARTIFACTS_DIR, else data/artifacts)")
+    reader_options(wfdb)
+    wfdb.set_defaults(handler=export_wfdb_command)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cardioml", description="CARDIO-ML pipeline tools")
@@ -310,6 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--images", action=argparse.BooleanOptionalAction, default=True, help="render the 12 lead images per patient (default: yes)")
     demo.add_argument("--processed-images", action="store_true", help="write already-processed (binarized, grid-free) images like the published dataset instead of raw scans")
     demo.add_argument("--workers", type=int, default=None, help="processes for image rendering (default: every core)")
+    demo.add_argument(
+        "--error-rate",
+        type=float,
+        default=DEFAULT_ERROR_RATE,
+        help=f"share of each clinical table's rows given a realistic data-entry error (mistyped number, unit slip, impossible vital sign, unknown category, duplicated row), "
+        f"so the quarantine has something to show; 0 writes clean tables (default {DEFAULT_ERROR_RATE})",
+    )
     demo.set_defaults(handler=demo_data)
     home = commands.add_parser("init-home", help="create the Dagster home's storage once (safe when several runs start at once)")
     home.add_argument("--home", default=None, help="the Dagster home folder (default: $DAGSTER_HOME)")

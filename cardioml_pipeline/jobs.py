@@ -6,8 +6,9 @@ MAIN_JOB = "cardioml_main"
 
 main_job = dg.define_asset_job(
     MAIN_JOB,
-    selection=dg.AssetSelection.all(),
-    description="Materialize every asset: raw, staging, quality (and the later layers).",
+    # the on-demand exports (group `exports`) stay out of the job, its schedule and the sensor's runs
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("exports"),
+    description="Materialize every asset but the on-demand exports: raw, staging, quality, images, features.",
 )
 
 

@@ -37,7 +37,7 @@ def test_definitions_load_with_groups_checks_and_the_main_job():
         assert f"raw/{spec.raw_table}" in keys and f"staging/{spec.staging_table}" in keys
     assert {"raw/ecg_labels", "staging/ecg_labels", "staging/data_dictionary", "quality/quarantine"} <= keys
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert {"raw", "staging"} <= groups <= {"raw", "staging", "images", "features"}
+    assert {"raw", "staging"} <= groups <= {"raw", "staging", "images", "features", "exports"}
     check_names = {(("/".join(c.asset_key.path)), c.name) for c in graph.asset_check_keys}
     assert ("staging/patients", "shared_record_numbers") in check_names
     assert ("staging/ecg_labels", "unmatched_record_numbers") in check_names

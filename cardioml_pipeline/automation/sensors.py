@@ -229,7 +229,8 @@ def downstream_selection(asset_graph, keys: set[dg.AssetKey]) -> list[dg.AssetKe
             if isinstance(entity, dg.AssetKey):
                 complete.add(entity)
     materializable = set(asset_graph.materializable_asset_keys)
-    return sorted(complete & materializable, key=lambda k: k.to_user_string())
+    on_demand = dg.AssetSelection.groups("exports").resolve(asset_graph)  # not in cardioml_main
+    return sorted((complete & materializable) - on_demand, key=lambda k: k.to_user_string())
 
 
 def latest_loaded_sha256(instance: dg.DagsterInstance):

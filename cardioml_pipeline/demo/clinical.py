@@ -652,10 +652,20 @@ def _write_table(path: Path, header: tuple[str, ...], columns: list[list[str]]) 
         writer.writerows(zip(*columns))
 
 
-def write_demo_dataset(out_dir: Path, patients: int = 574, seed: int = 0) -> dict:
+ENTRY_ERRORS_FILE = "demo_truth/entry_errors.csv"
+
+
+def write_demo_dataset(out_dir: Path, patients: int = 574, seed: int = 0, error_rate: float = 0.0) -> dict:
     """Write the demo dataset under `out_dir`: `Clinical_Data/<10 tables>.csv`, `ECG Labels.csv`
-    and an empty `ECG_Images/`. Same (patients, seed) -> same bytes. Returns a summary."""
+    and an empty `ECG_Images/`. Same (patients, seed, error_rate) -> same bytes. Returns a summary.
+
+    `error_rate` > 0 adds realistic data-entry errors to that share of each table's rows
+    (`demo/errors.py`); what was injected is listed in `demo_truth/entry_errors.csv`."""
+    from cardioml_pipeline.demo.errors import inject_entry_errors
+
     patients, seed = _check_arguments(patients, seed)
+    if not 0 <= error_rate <= 1:
+        raise ValueError(f"error rate must be between 0 and 1, got {error_rate}")
     truth, labels = _simulate(patients, seed)
     out_dir = Path(out_dir)
     clinical_dir = out_dir / P.CLINICAL_DIR
@@ -666,10 +676,22 @@ def write_demo_dataset(out_dir: Path, patients: int = 574, seed: int = 0) -> dic
     identifiers = [[str(v) for v in truth["file_number"].to_list()], [str(v) for v in truth["record_number"].to_list()]]
     text_columns = {c: ["" if v is None else v for v in truth[c].to_list()] for c in CLINICAL_COLUMNS}
     table_paths = {}
+    errors_rng = np.random.default_rng([seed, 0xE77])  # its own stream: the clean values never change
+    injected = []
     for name, header in P.TABLE_HEADERS.items():
         path = clinical_dir / name
-        _write_table(path, header, identifiers + [text_columns[c] for c in header[2:]])
+        rows = [list(row) for row in zip(*(identifiers + [text_columns[c] for c in header[2:]]))]
+        rows, table_errors = inject_entry_errors(name, header, rows, error_rate, errors_rng)
+        injected += table_errors
+        _write_table(path, header, [list(column) for column in zip(*rows)] if rows else [[] for _ in header])
         table_paths[name] = str(path)
+    errors_path = out_dir / ENTRY_ERRORS_FILE
+    errors_path.unlink(missing_ok=True)
+    if injected:
+        errors_path.parent.mkdir(parents=True, exist_ok=True)
+        pl.DataFrame(
+            [vars(e) for e in injected], schema={"table_file": pl.String, "row": pl.Int64, "kind": pl.String, "column": pl.String, "original": pl.String, "written": pl.String}
+        ).write_csv(errors_path)
 
     labels_path = out_dir / P.LABELS_FILE
     lines = [f"{key}, {label}{P.LABELS_LINE_TERMINATOR}" for key, label in zip(labels["key"].to_list(), labels["label_text"].to_list())]
@@ -686,11 +708,13 @@ def write_demo_dataset(out_dir: Path, patients: int = 574, seed: int = 0) -> dic
         "labelled_patients": int((truth["ecg_count"] > 0).sum()),
         "unmatched_label_keys": int((~labels["matched"]).sum()),
         "shared_record_numbers": shared,
+        "entry_errors": len(injected),
         "paths": {
             "root": str(out_dir),
             "clinical_dir": str(clinical_dir),
             "tables": table_paths,
             "labels": str(labels_path),
             "images_dir": str(images_dir),
+            "entry_errors": str(errors_path) if injected else None,
         },
     }

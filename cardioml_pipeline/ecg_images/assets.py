@@ -9,6 +9,7 @@ import polars as pl
 from pydantic import Field
 
 from cardioml_pipeline.clinical.assets import WRITER_POOL, staging_key
+from cardioml_pipeline.ecg_images.gallery import write_gallery
 from cardioml_pipeline.ecg_images.index import INDEX_SCHEMA, SIGNAL_SCHEMA, ArtifactLayout
 from cardioml_pipeline.ecg_images.processing import processing_version, run_image_stage
 from cardioml_pipeline.metadata import PREVIEW_ROWS, column_schema, markdown_table, row_examples
@@ -185,6 +186,12 @@ def ecg_image_stage(
     )
     index = index.collect()
     publish_views(warehouse, layout)
+    try:  # the gallery is for people to look at: a failure to draw it must not fail the stage
+        gallery = write_gallery(index, images_dir, layout, context.run_id)
+        context.log.info(f"QC gallery ({gallery.failed_shown} of {gallery.failed_total} failed or rejected leads, {gallery.passing_shown} passing): {gallery.path}")
+    except Exception as error:  # noqa: BLE001
+        gallery = None
+        context.log.warning(f"QC gallery not written: {error!r}")
     context.log.info(
         f"image stage: {summary.images_found} files, {summary.processed} processed, {summary.reused} unchanged, "
         f"{summary.rejected} rejected, {summary.qc_failed} failed QC, {summary.seconds:.1f}s on {summary.workers} workers"
@@ -212,6 +219,7 @@ def ecg_image_stage(
             "images_per_second": round(summary.processed / summary.seconds, 2) if summary.seconds and summary.processed else 0.0,
             "processing_version": processing_version(),
             **row_examples(preview, PREVIEW_ROWS, key="preview"),
+            **({"qc_gallery": dg.MetadataValue.path(str(gallery.path))} if gallery else {}),
         },
         check_results=image_checks(index),
     )
