@@ -112,10 +112,17 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
     ink = prep.ink
     found = trace_columns(ink, ppx, prep.components) if ink.any() else None
     if found is None and g.found:
-        # a faint trace cut to pieces where it crosses the grid lines: bridge the gaps and retry
-        prep = prepare_image(image, default_px_per_mm, bridge_lines=True)
-        ink = prep.ink
-        found = trace_columns(ink, ppx, prep.components) if ink.any() else None
+        # a faint trace cut to pieces where it crosses the grid lines: bridge the gaps and retry;
+        # then, if a skew was found (on a short strip the angle can be wrong), without deskewing
+        retries = [dict(bridge_lines=True)] + ([dict(deskew=False), dict(deskew=False, bridge_lines=True)] if abs(g.skew_deg) > 0.05 else [])
+        retries += [dict(unmix=False), dict(unmix=False, deskew=False)]  # the lattice read the wrong colours
+        for options in retries:
+            retry = prepare_image(image, default_px_per_mm, **options)
+            if retry.ink.any() and (found := trace_columns(retry.ink, ppx, retry.components)) is not None:
+                prep, ink = retry, retry.ink
+                g = prep.grid
+                metrics.update(skew_deg=float(g.skew_deg))
+                break
     if found is None:
         res = _failed(prep.bgr, "no trace found", ppx, source, metrics)
         res.px_per_mm_y = ppy

@@ -401,7 +401,10 @@ def estimate_grid(d_luma: np.ndarray, grid_view: np.ndarray | None = None) -> Gr
     skew = 0.0
     profs, centres = _band_profiles(g, int(np.clip(h // 4, 8, 32)))
     if len(centres) >= 3:
-        skew = _skew_from_bands(_highpass(profs), centres, mx)
+        bands = _highpass(profs)
+        skew = _skew_from_bands(bands, centres, mx, max_deg=3.0)
+        if abs(skew) > 2.9:  # at the edge of the usual range: the scan may be turned further (to 5.5)
+            skew = _skew_from_bands(bands, centres, mx, max_deg=5.5)
     return GridEstimate(True, px_per_mm_x=mx / 5.0, px_per_mm_y=None, strength=strength, skew_deg=skew)
 
 
@@ -694,10 +697,15 @@ def binarize_score(
     return mask, dark, (labels, stats, keep)
 
 
-def prepare_image(image: np.ndarray, default_px_per_mm: float | None = None, bridge_lines: bool = False) -> Prepared:
+def prepare_image(
+    image: np.ndarray, default_px_per_mm: float | None = None, bridge_lines: bool = False, deskew: bool = True, unmix: bool = True
+) -> Prepared:
     """Normalize, calibrate, deskew and binarize one lead image (module docstring). `bridge_lines`:
     close the gaps a grid line cuts in a faint trace (the second try for an image whose trace was
-    not found: it costs a little accuracy where it is not needed)."""
+    not found: it costs a little accuracy where it is not needed). `deskew=False`: take the image as
+    square to the page (the retry when a skew found on a short strip was wrong). `unmix=False`: no
+    grid colours (the last retry, when the lattice read wrong colours): the grid is subtracted by
+    geometry only."""
     bgr = to_bgr_uint8(image)
     h, w = bgr.shape[:2]
     if h < MIN_SIZE[0] or w < MIN_SIZE[1]:
@@ -715,6 +723,8 @@ def prepare_image(image: np.ndarray, default_px_per_mm: float | None = None, bri
     d3 = channel_darkness(bgr, k)
     view = _grid_view(d_luma)
     grid = estimate_grid(d_luma, view)
+    if not deskew:
+        grid.skew_deg = 0.0
     if grid.found and abs(grid.skew_deg) > 0.05:
         # the grid view is all the luma darkness is still needed for, and only its row and column
         # means are: nearest-neighbour sampling is as good there, and 3x cheaper
@@ -723,7 +733,7 @@ def prepare_image(image: np.ndarray, default_px_per_mm: float | None = None, bri
     if grid.found:
         grid = _finish_grid(grid, view, is_grid_view=True)
     ppm = grid.px_per_mm_x if grid.found else default_px_per_mm
-    references = grid_colours(d3, grid)
+    references = grid_colours(d3, grid) if unmix else []
     trace_colour = estimate_trace_colour(d3, references)
     # a grid of the trace's own hue (grey lines, black pen) cannot be unmixed by colour: its lines
     # are subtracted by geometry instead (`binarize`'s column quantile and grid floor)
@@ -733,6 +743,6 @@ def prepare_image(image: np.ndarray, default_px_per_mm: float | None = None, bri
     # to 30th percentiles: paper, even where dense grid lines cover half of a strip)
     paper = cv2.transform(np.ascontiguousarray(d3[::3, ::3]), (trace_colour / float(trace_colour @ trace_colour))[None, :].astype(np.float32)).ravel()
     sigma = float(percentile(paper, 30) - percentile(paper, 10)) / 0.7572
-    ink, dark, components = binarize_score(score, ppm, sigma, remove_lines=len(chromatic) < len(references), bridge_lines=bridge_lines and bool(references))
+    ink, dark, components = binarize_score(score, ppm, sigma, remove_lines=len(chromatic) < len(references) or (not unmix and grid.found), bridge_lines=bridge_lines and bool(references))
     noise = sigma
     return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=noise)

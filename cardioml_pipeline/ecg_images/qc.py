@@ -50,7 +50,9 @@ MAX_CLIPPING = 0.01
 HR_RANGE = (20.0, 300.0)
 MIN_QRS_SLOPE_MV_S = 3.0  # smoothed |dV/dt| a QRS of a full-size lead must reach (P and T waves stay below) ...
 FULL_SIZE_MV = 0.6  # ... scaled down in proportion for a smaller lead (peak to peak below this), so the
-# beats of a low-amplitude lead (III, aVL: QRS of 0.2 mV) are still counted
+# beats of a low-amplitude lead (III, aVL: QRS of 0.2 mV) are still counted, down to a floor that a
+# flat line's noise and wander do not reach
+MIN_QRS_SLOPE_FLOOR_MV_S = 1.0
 
 
 @functools.lru_cache(maxsize=8)
@@ -92,7 +94,7 @@ def detect_beats(sig: np.ndarray, fs: int) -> np.ndarray:
     win = max(1, int(0.08 * fs))
     env = np.convolve(env, np.ones(win) / win, mode="same")
     size = float(percentile(x, 99.5) - percentile(x, 0.5))
-    floor = MIN_QRS_SLOPE_MV_S * min(1.0, max(size, 0.05) / FULL_SIZE_MV)
+    floor = max(MIN_QRS_SLOPE_FLOOR_MV_S, MIN_QRS_SLOPE_MV_S * min(1.0, size / FULL_SIZE_MV))
     thr = max(0.3 * float(percentile(env, 99)), floor)
     peaks, _ = sps.find_peaks(env, height=thr, distance=max(1, int(0.24 * fs)))
     # locate each beat on the largest deflection within +/- 60 ms (windows over a padded copy: the
