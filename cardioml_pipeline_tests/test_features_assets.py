@@ -124,7 +124,9 @@ def test_the_feature_dictionary_agrees_with_the_column_lineage(demo_run):
         assert lineage[name], f"{name} has no source column"
     # every feature reads staging or signal columns, and the lineage names real upstream assets
     assert lineage["egfr_ckd_epi_2021"] == {"staging/metabolic_panel.creatinine", "staging/patients.age", "staging/patients.gender"}
-    assert lineage["ecg_v1_qrs_ms"] == {"images/ecg_signals.signal_mv", "images/ecg_signals.sampling_rate_hz"}
+    # the QRS is measured on all QC-passed leads together: every lead's signal, name and QC verdict
+    assert lineage["ecg_v1_qrs_ms"] == {f"images/ecg_signals.{c}" for c in ("signal_mv", "sampling_rate_hz", "lead", "qc_passed")}
+    assert lineage["ecg_v1_rr_sdnn_ms"] == {"images/ecg_signals.signal_mv", "images/ecg_signals.sampling_rate_hz"}
     assert lineage["target_tachycardia"] == {"staging/ecg_labels.finding"}
     known = {"/".join(k.path) for k in defs.resolve_asset_graph().get_all_asset_keys()}
     referenced = {pair.split(".")[0] for deps in lineage.values() for pair in deps}

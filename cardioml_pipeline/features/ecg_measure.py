@@ -6,9 +6,10 @@ beat. Plain numpy/scipy: no Dagster, no neurokit2, so the feature assets, the `c
 command and the LUDB benchmark (benchmarks/ecg_measurements.py) run the same code.
 
 Method:
-1. Per lead: gaps interpolated; baseline wander removed by a zero-phase 0.5 Hz high-pass; power-line
-   hum by zero-phase 50 and 60 Hz notches. No low-pass: amplitudes are measured on this signal,
-   so QRS peaks keep their height (a 20 ms moving average shrinks R by 14-43 %).
+1. Per lead: gaps interpolated; baseline wander removed by a zero-phase 0.5 Hz high-pass. No
+   low-pass and no notch: amplitudes are measured on this signal, so QRS peaks keep their height
+   (a 20 ms moving average shrinks R by 14-43 %), and an IIR notch would ring for tens of ms
+   after a pacemaker spike; the median beat averages hum out.
 2. Beats: QRS energy from all leads together (5-25 Hz band-pass, absolute derivative, each lead
    scaled by its 99th percentile, summed, 80 ms integration window), peaks at least 250 ms apart
    and above 35 % of the typical beat's energy. Each beat is then aligned on the template by the
@@ -17,36 +18,44 @@ Method:
    correlates >= 0.90 with the median QRS; other beats (PVCs, aberrant beats) are kept out of the
    median beat. The median beat of each lead is the sample-wise median of its dominant beats.
 4. Boundaries, on the median beats of all leads together (one time frame):
-   - QRS onset and offset from the spatial velocity (sum over leads of |d/dt| of the median beats):
-     the last sample before, and the first after, the QRS where it stays below 10 % of its QRS
-     maximum (after subtracting its isoelectric floor) - the earliest and latest boundary
-     that several leads support, not a single noisy lead;
+   - QRS onset and offset from the spatial velocity (sum over leads of |d/dt| of the median beats,
+     pacemaker spikes replaced by its running median): walking out from its peak, the first
+     sample below 5 % of its QRS maximum above the isoelectric floor - so the earliest onset
+     and latest offset that the leads together support; a dip shorter than 12 ms followed by a
+     steep stretch (a wave's apex, a notch) does not end the QRS, and after 120 ms a local
+     minimum below 15 % does (the J point of a wide complex runs into a steep ST-T limb);
    - P wave: per lead, the last prominent deflection 40-350 ms before the QRS onset; P onset and
-     offset where that deflection falls to 10 % of its amplitude; global P onset = 25th
-     percentile over the leads with a P wave (earliest robust), P offset = 75th percentile;
-   - T wave: per lead, the largest deflection from J+60 ms to 0.5 sqrt(RR) after the QRS onset;
-     T offset by the trapezium-area method (robust to noise and to flat T ends); global T offset
-     = 75th percentile over leads with a T wave >= 0.1 mV (latest robust).
+     offset where it falls to 10 % of its height above the lowest point within 80 ms; global P
+     onset = 25th percentile over the leads with a P wave (earliest robust), P offset = 75th;
+   - T wave: per lead, the largest deflection (>= 0.1 mV) from J+60 ms to 0.5 sqrt(RR) s after
+     the QRS onset; T offset by the trapezium-area method (Vazquez-Seisdedos 2011, reference
+     point 150 ms after the T peak; robust to noise and to flat T ends); global T offset = the
+     median over those leads.
+   These choices were made on LUDB records 1-100 (benchmarks/ecg_measurements.py); records
+   101-200 are kept apart for an independent check.
 5. PR = QRS onset - P onset; P duration; QRS; QT = T offset - QRS onset; QTc by Bazett
    (QT / RR^1/2) and Fridericia (QT / RR^1/3), RR in s. PR is null when there are no P waves:
-   atrial fibrillation (irregular RR without a P wave repeated beat to beat), flutter (atrial
-   waves faster than 240/min), or no P wave found; and when the P wave is retrograde (negative
-   in II and aVF with PR < 120 ms: junctional rhythm). Every interval outside its physiological
-   range is null, with the reason in `null_reasons`.
+   atrial fibrillation (irregular RR with no P wave repeated beat to beat, or P waves in fewer
+   than half the leads), flutter (the stretch before the QRS repeats faster than 240/min), no P
+   wave found; and when the P wave is retrograde (negative in II and aVF with PR < 120 ms:
+   junctional rhythm). Every interval outside its physiological range is null, with the reason
+   in `null_reasons`.
 6. Axes (frontal plane): least squares over the limb leads present (I 0, II 60, III 120,
    aVR -150, aVL -30, aVF 90 degrees; augmented leads scaled by sqrt(3)/2) of each wave's net
    area on the median beat; degrees in (-180, 180].
 7. Per lead, relative to the PR segment (mean from the P offset to the QRS onset; without a P wave
-   the flattest 20 ms before the QRS onset): P amplitude (signed extreme), Q, R, S, R', S'
-   (lobes of the QRS between the global onset and offset: Q = negative lobe before the first R,
-   S after it, R'/S' the second positive/negative lobe), T amplitude (signed extreme) and
-   polarity, ST at the J point (global QRS offset) and at J+60 ms (J+40 ms above 100 bpm).
+   the flattest 20 ms of the 100 ms before the QRS onset): P amplitude (signed extreme), Q, R, S,
+   R', S' (lobes of >= 0.03 mV between the global onset and offset: Q = negative lobe before the
+   first R, S after it, R'/S' the second positive lobe and the negative lobe after it), T
+   amplitude (signed extreme) and polarity, ST at the J point (global QRS offset) and at J+60 ms
+   (J+40 ms above 100 bpm).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -97,6 +106,10 @@ MIN_SECONDS = 1.5
 MAX_MISSING_FRACTION = 0.05
 DOMINANT_CORRELATION = 0.90
 QRS_THRESHOLD = 0.05
+QRS_GAP_S = 0.012
+QRS_BRIDGE = 0.1
+WIDE_QRS_S = 0.12
+WIDE_J_FRACTION = 0.15
 P_MIN_MV = 0.04
 T_MIN_MV = 0.10
 FLAT_T_MV = 0.05
@@ -107,7 +120,9 @@ T_REACH_S = 0.15
 P_ONSET_PERCENTILE = 25
 T_OFFSET_PERCENTILE = 50
 T_GLOBAL = "leads"
-SPIKE_FILTER_S = 0.0
+SPIKE_FILTER_S = 0.012
+SPIKE_RATIO = 4.0
+NOTCH = False  # IIR notches ring for tens of ms after a pacing spike; the median beat averages hum out
 
 
 class MeasurementError(ValueError):
@@ -135,10 +150,11 @@ def _preprocess(x: np.ndarray, fs: float) -> np.ndarray:
 
     sos = butter(2, 0.5, btype="highpass", fs=fs, output="sos")
     y = sosfiltfilt(sos, x - np.median(x))
-    for hum in (50.0, 60.0):
-        if fs > 2.5 * hum:
-            b, a = iirnotch(hum, 30.0, fs=fs)
-            y = filtfilt(b, a, y)
+    if NOTCH:
+        for hum in (50.0, 60.0):
+            if fs > 2.5 * hum:
+                b, a = iirnotch(hum, 30.0, fs=fs)
+                y = filtfilt(b, a, y)
     return y
 
 
@@ -261,10 +277,13 @@ def _baseline_before(y: np.ndarray, onset: int, width: int, span: int) -> float:
 def _qrs_bounds(medians: np.ndarray, z: int, fs: float) -> tuple[int, int] | None:
     """Global QRS onset and offset from the spatial velocity of the median beats."""
     velocity = np.abs(np.gradient(medians, axis=1)).sum(axis=0) * fs
-    if SPIKE_FILTER_S > 0:  # pacemaker spikes: a few ms of extreme slope, not QRS
-        from scipy.signal import medfilt
+    # pacemaker spikes (and digitization glitches): a few ms of extreme slope, not QRS; replaced
+    # by the running median, which a QRS (>= 10 ms of steep slope) keeps
+    from scipy.signal import medfilt
 
-        velocity = medfilt(velocity, 2 * max(1, int(SPIKE_FILTER_S * fs / 2)) + 1)
+    running = medfilt(velocity, 2 * max(1, int(SPIKE_FILTER_S * fs / 2)) + 1)
+    spikes = velocity > SPIKE_RATIO * running + 1e-12
+    velocity = np.where(spikes, running, velocity)
     velocity = _moving_average(velocity, max(1, int(0.004 * fs)))
     n = len(velocity)
     lo, hi = max(0, z - int(0.12 * fs)), min(n, z + int(0.16 * fs))
@@ -282,11 +301,30 @@ def _qrs_bounds(medians: np.ndarray, z: int, fs: float) -> tuple[int, int] | Non
         return None
     level = floor + QRS_THRESHOLD * top
     peak = max(0, z - int(0.05 * fs)) + int(np.argmax(core))
+    # walk out of the QRS; a dip below the level shorter than QRS_GAP_S followed by a steep
+    # stretch again (the apex of a wave, the turn between R and S, a notch) does not end it
+    gap = max(1, int(QRS_GAP_S * fs))
+    steep = velocity > floor + QRS_BRIDGE * top
+    above = velocity > level
     onset = peak
-    while onset > lo and velocity[onset] > level:
+    window = max(2, int(0.02 * fs))
+    while onset > lo and (above[onset] or steep[max(lo, onset - gap) : onset].any()):
         onset -= 1
     offset = peak
-    while offset < hi - 1 and velocity[offset] > level:
+    wide_from = onset + int(WIDE_QRS_S * fs)
+    while offset < hi - 1 and (above[offset] or steep[offset + 1 : min(hi, offset + 1 + gap)].any()):
+        # the J point of a wide complex runs straight into a steep ST-T limb: a local minimum
+        # of the velocity below 20 % of its maximum ends it
+        if offset >= wide_from and velocity[offset] < floor + WIDE_J_FRACTION * top and velocity[offset] <= velocity[offset : offset + window].min():
+            break
+        offset += 1
+    return onset, offset
+    above = velocity > level
+    onset = peak
+    while onset > lo and (above[onset] or above[max(lo, onset - gap) : onset].any()):
+        onset -= 1
+    offset = peak
+    while offset < hi - 1 and (above[offset] or above[offset + 1 : min(hi, offset + 1 + gap)].any()):
         offset += 1
     return onset, offset
 
@@ -636,3 +674,66 @@ def _atrial_rate_above(x: np.ndarray, fiducials: np.ndarray, z: int, onset: int,
         ac = np.array([float(seg[:-k] @ seg[k:]) / energy * len(seg) / (len(seg) - k) for k in range(lo_lag, hi_lag + 1)])
         votes.append(bool(ac.max() > 0.5))
     return len(votes) >= 3 and float(np.mean(votes)) > 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# WFDB records (`cardioml measure`).
+
+STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+_LEAD_ALIASES = {name.lower(): name for name in STANDARD_LEADS}
+RECORD_FIELDS = ("record", *GLOBAL_FIELDS, "leads")
+
+
+class RecordError(ValueError):
+    """A WFDB record that cannot be read or measured; the message names the record."""
+
+
+def standard_lead_name(name: str) -> str:
+    """'ii' -> 'II', 'avr' -> 'aVR', 'v1' -> 'V1'; other names unchanged."""
+    return _LEAD_ALIASES.get(str(name).strip().lower(), str(name).strip())
+
+
+def read_wfdb_record(path: str | Path) -> tuple[dict[str, np.ndarray], float]:
+    """(lead name -> mV samples, sampling rate) of a WFDB record, `path` with or without `.hea`."""
+    import wfdb
+
+    base = Path(path)
+    if base.suffix.lower() == ".hea":
+        base = base.with_suffix("")
+    if not base.with_suffix(".hea").is_file():
+        raise RecordError(f"{path}: no such WFDB header file ({base.with_suffix('.hea')})")
+    try:
+        record = wfdb.rdrecord(str(base), physical=True)
+    except Exception as error:  # noqa: BLE001 - wfdb raises many types on corrupt files
+        raise RecordError(f"{path}: unreadable WFDB record ({type(error).__name__}: {error})") from error
+    if record.p_signal is None or record.fs is None or record.fs <= 0:
+        raise RecordError(f"{path}: the record has no signal or no sampling rate")
+    signal = np.atleast_2d(np.asarray(record.p_signal, dtype=np.float64))
+    if signal.shape[0] != record.sig_len:
+        signal = signal.T
+    names = [standard_lead_name(n) for n in (record.sig_name or [f"lead{i + 1}" for i in range(signal.shape[1])])]
+    units = [str(u).strip().lower() for u in (record.units or ["mv"] * len(names))]
+    leads: dict[str, np.ndarray] = {}
+    for i, name in enumerate(names):
+        scale = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "v": 1e3}.get(units[i], 1.0)
+        leads[name] = signal[:, i] * scale
+    return leads, float(record.fs)
+
+
+def measure_record(path: str | Path) -> dict[str, object]:
+    """The `cardioml measure` object of one WFDB record (raises RecordError)."""
+    signals, fs = read_wfdb_record(path)
+    try:
+        result = measure_ecg(signals, fs)
+    except MeasurementError as error:
+        raise RecordError(f"{path}: cannot be measured ({error})") from error
+    out: dict[str, object] = {"record": str(path)}
+    for name in GLOBAL_FIELDS:
+        value = result[name]
+        out[name] = None if value is None else round(float(value), 1)
+    out["leads"] = {
+        lead: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in values.items()}
+        for lead, values in result["leads"].items()  # type: ignore[union-attr]
+    }
+    out["null_reasons"] = dict(result["null_reasons"])  # type: ignore[arg-type]
+    return out
