@@ -119,7 +119,6 @@ P_FRACTION = 0.1
 T_REACH_S = 0.15
 P_ONSET_PERCENTILE = 25
 T_OFFSET_PERCENTILE = 50
-T_GLOBAL = "leads"
 SPIKE_FILTER_S = 0.012
 SPIKE_RATIO = 4.0
 NOTCH = False  # IIR notches ring for tens of ms after a pacing spike; the median beat averages hum out
@@ -512,12 +511,22 @@ def measure_ecg(signals: Mapping[str, np.ndarray], sampling_rate: float) -> dict
                     t_waves[name] = (t_end, float(y[t_peak]))
         baselines[name] = iso
 
+    t_offset = None
+    if t_waves:
+        t_offset = float(np.percentile([t[0] for t in t_waves.values()], T_OFFSET_PERCENTILE))
+        result["qt_ms"] = (t_offset - onset) / ms
+    else:
+        reasons["qt_ms"] = f"no T wave of at least {T_MIN_MV} mV"
+
     # global P: earliest / latest robust over the leads with a P wave
     p_onset = p_offset = None
     if len(p_waves) >= max(1, min(3, len(lead_names) // 4)):
         p_onset = float(np.percentile([p[0] for p in p_waves.values()], P_ONSET_PERCENTILE))
         p_offset = float(np.percentile([p[1] for p in p_waves.values()], 100 - P_ONSET_PERCENTILE))
-    atrial = _atrial_activity(leads, lead_names, kept, fiducials, rr, p_waves, p_onset, z, onset, fs)
+    # the atrial stretch before each QRS: 400 ms (at most from the previous beat's T offset) to 40 ms before it
+    rr_samples = int(rr_median_s * fs)
+    tp_start = max(onset - int(0.40 * fs), (int(t_offset) if t_offset is not None else offset + int(0.25 * fs)) - rr_samples)
+    atrial = _atrial_activity(leads, lead_names, kept, rr, p_waves, p_onset, z, (tp_start, onset - int(0.04 * fs)), fs)
     if atrial is not None:
         reasons["pr_ms"] = atrial
         reasons["p_duration_ms"] = atrial
@@ -533,15 +542,6 @@ def measure_ecg(signals: Mapping[str, np.ndarray], sampling_rate: float) -> dict
             result["pr_ms"] = result["p_duration_ms"] = None
             p_onset = p_offset = None
     result["qrs_ms"] = (offset - onset) / ms
-    t_offset = None
-    if T_GLOBAL == "rms" and t_waves:
-        t_offset = _global_t_end(medians, baselines, lead_names, offset, t_peak_hi, t_end_hi, fs)
-    elif t_waves:
-        t_offset = float(np.percentile([t[0] for t in t_waves.values()], T_OFFSET_PERCENTILE))
-    if t_offset is not None:
-        result["qt_ms"] = (t_offset - onset) / ms
-    else:
-        reasons["qt_ms"] = f"no T wave of at least {T_MIN_MV} mV"
 
     # ranges, then QTc from a plausible QT
     for name, (low, high) in RANGES.items():
@@ -585,11 +585,15 @@ def measure_ecg(signals: Mapping[str, np.ndarray], sampling_rate: float) -> dict
         if st_at + half < n:
             lead["st_j60_mv"] = float(y[st_at - half : st_at + half + 1].mean())
         end = int(t_offset) if t_offset is not None else min(n, t_end_hi)
-        t_region = y[offset + int(0.04 * fs) : end + 1]
+        t_from = offset + int(0.04 * fs)
+        t_region = y[t_from : end + 1]
         if t_region.size:
             k = int(np.argmax(np.abs(t_region)))
             lead["t_amplitude_mv"] = float(t_region[k])
-            lead["t_polarity"] = _t_polarity(t_region)
+            # polarity on the T wave itself: as far before its peak as its end is after it, so
+            # an elevated or depressed ST segment before it does not read as a second phase
+            own = t_region[max(0, 2 * k - (len(t_region) - 1)) :]
+            lead["t_polarity"] = _t_polarity(own)
             nets_t[name] = float(t_region.sum() / fs)
         if name in t_waves:
             lead["qt_ms"] = (t_waves[name][0] - onset) / ms
@@ -603,27 +607,15 @@ def measure_ecg(signals: Mapping[str, np.ndarray], sampling_rate: float) -> dict
     return result
 
 
-def _global_t_end(medians, baselines, names, offset, t_peak_hi, t_end_hi, fs) -> float | None:
-    """T-wave end on the root mean square over leads of the baseline-corrected median beats."""
-    y = np.sqrt(np.mean([(medians[i] - baselines[n]) ** 2 for i, n in enumerate(names)], axis=0))
-    t_lo = offset + int(0.06 * fs)
-    if t_peak_hi - t_lo <= int(0.04 * fs):
-        return None
-    t_peak = t_lo + int(np.argmax(y[t_lo:t_peak_hi]))
-    end = _trapezium_end(y - float(np.min(y[t_peak:t_end_hi])) if t_end_hi > t_peak else y, t_peak, max(t_peak + 4, min(t_end_hi, t_peak + int(T_REACH_S * fs))))
-    return None if end is None else float(end)
-
-
 def _atrial_activity(
     leads: np.ndarray,
     names: list[str],
     kept: np.ndarray,
-    fiducials: np.ndarray,
     rr: np.ndarray,
     p_waves: dict[str, tuple[float, float, float]],
     p_onset: float | None,
     z: int,
-    onset: int,
+    stretch: tuple[int, int],
     fs: float,
 ) -> str | None:
     """Why there is no P wave to measure a PR from (None when there is one): atrial fibrillation
@@ -637,31 +629,30 @@ def _atrial_activity(
     best = max(p_waves, key=lambda lead: abs(p_waves[lead][2]))
     i = names.index(best)
     p_on, p_off, _ = p_waves[best]
-    a, b = int(p_on) - z, int(p_off) - z
-    segs, _ = _windows(leads[i : i + 1], kept, -a, b)
+    segs, _ = _windows(leads[i : i + 1], kept, z - int(p_on), int(p_off) - z)
     consistency = 1.0
     if len(segs) >= 3:
-        r = [
-            float(np.corrcoef(s, np.median(segs[:, 0, :], axis=0))[0, 1]) if np.std(s) > 0 else 0.0
-            for s in segs[:, 0, :]
-        ]
-        consistency = float(np.median(r))
+        template = np.median(segs[:, 0, :], axis=0)
+        consistency = float(np.median([np.corrcoef(s, template)[0, 1] if np.std(s) > 0 else 0.0 for s in segs[:, 0, :]]))
     if irregular and consistency < 0.6:
         return "no P wave repeated beat to beat (irregular rhythm: atrial fibrillation)"
     if consistency < 0.3:
         return "no P wave repeated beat to beat"
-    # flutter: atrial waves faster than 240/min before the QRS (autocorrelation of the TP-PR stretch)
-    if _atrial_rate_above(leads[i], kept, z, onset, fs, 240.0):
+    # flutter: the atrial stretch repeats faster than 240/min in the leads that show flutter waves best
+    flutter_leads = [lead for lead in ("II", "III", "aVF", "V1") if lead in names] or [best]
+    votes = [_atrial_rate_above(leads[names.index(lead)], kept, z, stretch, fs, 240.0) for lead in flutter_leads]
+    if sum(votes) * 2 >= len(votes) and any(votes):
         return "atrial waves faster than 240/min (atrial flutter)"
     return None
 
 
-def _atrial_rate_above(x: np.ndarray, fiducials: np.ndarray, z: int, onset: int, fs: float, rate: float) -> bool:
-    """True when, before most QRS complexes, the atrial waves (the stretch from 400 ms to 40 ms
-    before the QRS, QRS energy excluded) repeat with a period shorter than 60/rate s: the
-    autocorrelation peaks at a lag of 150 ms to 60/rate s above 0.5."""
+def _atrial_rate_above(x: np.ndarray, fiducials: np.ndarray, z: int, stretch: tuple[int, int], fs: float, rate: float) -> bool:
+    """True when, before most QRS complexes, the atrial stretch (median-beat samples `stretch`)
+    repeats with a period of 150 ms to 60/rate s: its autocorrelation there peaks above 0.5."""
     lo_lag, hi_lag = int(0.15 * fs), int(60.0 / rate * fs)
-    start, stop = onset - z - int(0.40 * fs), onset - z - int(0.04 * fs)
+    start, stop = stretch[0] - z, stretch[1] - z
+    if stop - start < hi_lag + int(0.03 * fs):
+        return False  # too short a stretch to see two atrial cycles (2:1 flutter goes undetected)
     votes = []
     for c in fiducials:
         a, b = c + start, c + stop
@@ -669,7 +660,7 @@ def _atrial_rate_above(x: np.ndarray, fiducials: np.ndarray, z: int, onset: int,
             continue
         seg = x[a:b] - np.mean(x[a:b])
         energy = float(seg @ seg)
-        if energy <= 0 or len(seg) <= hi_lag:
+        if energy <= 0:
             continue
         ac = np.array([float(seg[:-k] @ seg[k:]) / energy * len(seg) / (len(seg) - k) for k in range(lo_lag, hi_lag + 1)])
         votes.append(bool(ac.max() > 0.5))
