@@ -11,17 +11,21 @@ median over its beats: PR = QRS onset - P onset, QRS = QRS offset - QRS onset, Q
 onset, heart rate = 60000 / mean RR of the marked beats (R peaks, median over leads).
 
 Methods compared (each gives one value per record and interval):
-- before:    the feature layer's per-lead measurements (`features.ecg.lead_features`, the code of
-             ecg-features-1), median over QC-passed leads (the `ecg_*_ms` summary columns);
+- before:    ecg-features-1, the feature layer's per-lead measurements before issue 14
+             (`features/ecg.py` loaded from git revision BEFORE_REVISION), median over QC-passed
+             leads (what the `ecg_*_ms` summary columns were);
+- per-lead:  today's measurement core on each lead alone (`features.ecg.lead_features`), median
+             over QC-passed leads;
 - after:     the global 12-lead measurements (`features.ecg_measure.measure_ecg`);
 - nk2-dwt, nk2-prominence: neurokit2's own delineation (`ecg_delineate`, its default DWT method
              and its prominence method) on lead II, median over beats.
 
 Prints, per interval, the median and 90th-percentile absolute error over records, how many records
 were measured, and for PR how many of the records without P waves (no `p` mark in any lead: atrial
-fibrillation, flutter) were given a PR anyway (it should be none). With --e2e, the same records are
-also drawn with the project's renderer (12 per-lead PNGs), digitized by the image stage and measured
-by the feature layer ("after, e2e").
+fibrillation, flutter; and paced records whose P waves the cardiologists did not mark) were given
+a PR anyway. Method `after-e2e` (add it to --methods) draws the same records with the project's
+renderer as 12 per-lead paper images, digitizes them with the image stage and measures the
+digitized leads with the feature layer's code: the end-to-end figure.
 """
 
 from __future__ import annotations
@@ -125,10 +129,42 @@ def read_signals(record: Path) -> tuple[dict[str, np.ndarray], int]:
 # Methods.
 
 
+BEFORE_REVISION = "ce9ad9e"  # the last commit with ecg-features-1 (per-lead measurements)
+
+
+def _before_module():
+    """features/ecg.py as it was at BEFORE_REVISION, loaded from git (the "before" figures)."""
+    global _BEFORE
+    if _BEFORE is None:
+        import subprocess
+        import types
+
+        source = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{BEFORE_REVISION}:cardioml_pipeline/features/ecg.py"], capture_output=True, text=True, check=True
+        ).stdout
+        module = types.ModuleType("ecg_features_1")
+        sys.modules["ecg_features_1"] = module  # dataclasses look their module up
+        exec(compile(source, f"{BEFORE_REVISION}:cardioml_pipeline/features/ecg.py", "exec"), module.__dict__)
+        _BEFORE = module
+    return _BEFORE
+
+
+_BEFORE = None
+
+
 def measure_before(signals: dict[str, np.ndarray], fs: int) -> dict[str, float | None]:
-    """ecg-features-1: per-lead measurements, median over QC-passed leads."""
+    """ecg-features-1 (git BEFORE_REVISION): per-lead measurements, median over QC-passed leads."""
+    return _median_over_leads(_before_module().lead_features, signals, fs)
+
+
+def measure_per_lead(signals: dict[str, np.ndarray], fs: int) -> dict[str, float | None]:
+    """Today's `features.ecg.lead_features` (the measurement core on each lead alone), median over QC-passed leads."""
     from cardioml_pipeline.features.ecg import lead_features
 
+    return _median_over_leads(lead_features, signals, fs)
+
+
+def _median_over_leads(lead_features: Callable, signals: dict[str, np.ndarray], fs: int) -> dict[str, float | None]:
     rows = [lead_features(x, fs) for x in signals.values()]
     passed = [r for r in rows if r["qc_passed"] == 1]
     out = {}
@@ -178,36 +214,62 @@ def measure_neurokit2(signals: dict[str, np.ndarray], fs: int, method: str = "dw
     }
 
 
-def measure_after_e2e(record: Path, signals: dict[str, np.ndarray], fs: int) -> dict[str, float | None]:
-    """The record drawn as 12 per-lead PNGs by the project's renderer, digitized by the image
-    stage's digitizer, measured by the feature layer's code."""
-    from cardioml_pipeline.features.ecg_measure import measure_ecg
+def measure_after_e2e(signals: dict[str, np.ndarray], fs: int) -> dict[str, float | None]:
+    """The record drawn as 12 per-lead paper images by the project's renderer (200 dpi, pink
+    grid, lead label), digitized by the image stage's per-lead pipeline, and measured by the
+    feature layer's code (features.ecg_measure) on the digitized leads that pass the stage's QC."""
+    from cardioml_pipeline.features.ecg_measure import MeasurementError, measure_ecg
 
     render, digitize = _image_stage()
-    digitized = {}
-    for lead, x in signals.items():
-        image = render(x, fs, lead)
-        y, y_fs = digitize(image)
+    digitized, rate = {}, None
+    for k, (lead, x) in enumerate(signals.items()):
+        y, y_fs = digitize(render(x, fs, lead, k))
         if y is not None:
-            digitized[lead] = (y, y_fs)
+            digitized[lead], rate = y, y_fs
     if not digitized:
         return {name: None for name in INTERVALS}
-    fs_out = next(iter(digitized.values()))[1]
-    m = measure_ecg({lead: y for lead, (y, _) in digitized.items()}, fs_out)
+    try:
+        m = measure_ecg(digitized, rate)
+    except MeasurementError:
+        return {name: None for name in INTERVALS}
     return {name: m[name] for name in INTERVALS}
 
 
 def _image_stage() -> tuple[Callable, Callable]:
-    """(render one lead to a PNG array, digitize a PNG array to (mV signal, Hz)) from whichever
-    module paths exist in this checkout (the renderer is moving from ecg_images/ to demo/)."""
-    raise NotImplementedError("end-to-end run needs the renderer and digitizer entry points")
+    """(render one lead to an image, digitize an image to (mV signal, Hz) or (None, None)) from
+    whichever module paths exist in this checkout (the renderer is moving from ecg_images/ to demo/)."""
+    import importlib
+
+    for name in ("cardioml_pipeline.demo.render", "cardioml_pipeline.ecg_images.render"):
+        try:
+            render_module = importlib.import_module(name)
+            break
+        except ModuleNotFoundError:
+            continue
+    else:
+        raise RuntimeError("the project's ECG renderer is in neither demo/ nor ecg_images/")
+    from cardioml_pipeline.ecg_images.pipeline import process_lead_image
+
+    def render(x: np.ndarray, fs: int, lead: str, seed: int) -> np.ndarray:
+        spec = render_module.RenderSpec(dpi=200, grid=True, label=lead, seed=seed)
+        return render_module.render_lead(x - np.median(x), fs, spec)
+
+    def digitize(image: np.ndarray) -> tuple[np.ndarray | None, int | None]:
+        lead = process_lead_image(image)
+        if not lead.qc_passed or lead.signal_mv is None or len(lead.signal_mv) == 0:
+            return None, None
+        return np.asarray(lead.signal_mv, dtype=np.float64), int(lead.sampling_rate_hz)
+
+    return render, digitize
 
 
 METHODS: dict[str, Callable] = {
     "before": measure_before,
+    "per-lead": measure_per_lead,
     "after": measure_after,
     "nk2-dwt": measure_neurokit2,
     "nk2-prominence": lambda signals, fs: measure_neurokit2(signals, fs, "prominence"),
+    "after-e2e": measure_after_e2e,
 }
 
 
