@@ -400,20 +400,6 @@ def splits(context: dg.AssetExecutionContext, config: SplitConfig, warehouse: Wa
         dg.AssetCheckResult(check_name="no_record_number_in_two_splits", passed=leaks.height == 0, metadata={"leaking_record_numbers": leaks.height}),
         dg.AssetCheckResult(check_name="proportions_70_15_15", passed=worst <= 0.02, metadata={"largest_deviation": round(worst, 4), **{f"share_{k}": round(v, 4) for k, v in shares.items()}}),
     ]
-    contradictions = death_contradictions(tables["patients"])
-    counts = contradictions.group_by("reason").len("patients").sort("reason")
-    checks.append(
-        dg.AssetCheckResult(
-            check_name="outcome_death_reconciled",
-            passed=contradictions.height == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "contradicting_patients": contradictions["file_number"].n_unique(),
-                "by_contradiction": dg.MetadataValue.md(markdown_table(counts, max_rows=10) if counts.height else "none"),
-                "rule": "outcome_death = 1 if Death = 1 or status deceased or a cause of death; else 0 if Death = 0 or any discharge status; else null",
-            },
-        )
-    )
     return dg.MaterializeResult(metadata=metadata, check_results=checks, data_version=dg.DataVersion(version))
 
 
