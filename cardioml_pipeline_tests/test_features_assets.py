@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import shutil
 
+import dagster as dg
 import pandas as pd
 import polars as pl
 import pyarrow.parquet as pq
@@ -197,7 +198,12 @@ def test_real_tables_complete_with_null_ecg_features(real_run):
     for check in FEATURE_CHECKS:
         assert checks[check].passed, check
     assert query(warehouse, "SELECT count(*), count(DISTINCT file_number), max(ecg_leads_available), count(ecg_qtc_ms) FROM features.patient_features") == [(581, 581, 0, 0)]
-    assert query(warehouse, "SELECT count(target_any_cardiac_finding), sum(target_tachycardia), sum(outcome_death) FROM features.patient_features") == [(349, 25, 10)]
+    # outcome_death reconciled: 10 with Death = 1, plus 1 Death = 0 with status Deceased and 2 Death = 0
+    # with a cause of death; the check warns about those and the 9 with Death empty and a discharge status
+    assert query(warehouse, "SELECT count(target_any_cardiac_finding), sum(target_tachycardia), sum(outcome_death) FROM features.patient_features") == [(349, 25, 13)]
+    death_check = checks[("features/patient_features", "outcome_death_reconciled")]
+    assert not death_check.passed and death_check.severity == dg.AssetCheckSeverity.WARN
+    assert death_check.metadata["contradicting_patients"].value == 12
 
 
 @pytest.mark.real_data
