@@ -1,4 +1,4 @@
-"""`cardioml` command line: demo-data, and the analyst commands sql, tables, export, export-wfdb."""
+"""`cardioml` command line: demo-data, measure (WFDB ECG records), and the analyst commands sql, tables, export, export-wfdb."""
 
 from __future__ import annotations
 
@@ -299,6 +299,40 @@ def export_wfdb_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------
+# measure: ECG measurements of WFDB records, with the feature layer's code.
+
+
+def measure_command(args: argparse.Namespace) -> int:
+    import json
+
+    from cardioml_pipeline.features.ecg_measure import GLOBAL_FIELDS, LEAD_FIELDS, STANDARD_LEADS, RecordError, measure_record
+
+    results, failed = [], 0
+    for record in args.records:
+        try:
+            results.append(measure_record(record))
+        except RecordError as error:
+            failed += 1
+            print(f"cardioml measure: {error}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+    else:
+        leads = [lead for lead in STANDARD_LEADS if any(lead in r["leads"] for r in results)]
+        leads += sorted({lead for r in results for lead in r["leads"]} - set(leads))
+        header = ["record", *GLOBAL_FIELDS]
+        if args.format == "csv":
+            header += [f"{lead}_{field}" for lead in leads for field in LEAD_FIELDS]
+        rows = []
+        for r in results:
+            row = [r["record"], *[r[f] for f in GLOBAL_FIELDS]]
+            if args.format == "csv":
+                row += [r["leads"].get(lead, {}).get(field) for lead in leads for field in LEAD_FIELDS]
+            rows.append(tuple(row))
+        write_result(header, rows, args.format, max_width=80)
+    return 1 if failed else 0
+
+
 def add_analyst_commands(commands) -> None:
     def reader_options(command: argparse.ArgumentParser) -> None:
         command.add_argument("--warehouse", default=None, help="DuckDB warehouse file (default: $CARDIOML_WAREHOUSE, else data/warehouse/cardioml.duckdb)")
@@ -355,6 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
     home = commands.add_parser("init-home", help="create the Dagster home's storage once (safe when several runs start at once)")
     home.add_argument("--home", default=None, help="the Dagster home folder (default: $DAGSTER_HOME)")
     home.set_defaults(handler=init_home)
+
+
+    measure = commands.add_parser("measure", help="ECG measurements (intervals, axes, per-lead amplitudes) of WFDB records")
+    measure.add_argument("records", nargs="+", metavar="RECORD.hea", help="WFDB header files (any sampling rate, 1-12 leads)")
+    measure.add_argument("--format", choices=["json", "csv", "table"], default="json", help="JSON list (default), CSV (one row per record, per-lead columns LEAD_field) or an aligned table of the global measurements")
+    measure.set_defaults(handler=measure_command)
     add_analyst_commands(commands)
     return parser
 

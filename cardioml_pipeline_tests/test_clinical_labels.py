@@ -30,6 +30,14 @@ def test_label_text_maps_to_findings(text, codes):
     assert [f.code for f in parse_label_text(text)] == codes
 
 
+def test_tachycardia_with_af_is_also_rapid_atrial_fibrillation():
+    findings = parse_label_text("Tachycardia+ ischemia+ AF")  # the real file's row 138156
+    assert [f.code for f in findings] == ["tachycardia", "ischemia", "atrial_fibrillation", "rapid_atrial_fibrillation"]
+    assert findings[-1].snomed_ct_code == "314208002"
+    assert "rapid_atrial_fibrillation" not in [f.code for f in parse_label_text("AF")]
+    assert "rapid_atrial_fibrillation" not in [f.code for f in parse_label_text("Tachycardia")]
+
+
 def test_unknown_fragment_is_an_error_naming_it():
     with pytest.raises(UnmappedLabelError, match="unknown ECG finding 'Brugada'"):
         parse_label_text("Ischemia + Brugada")

@@ -127,3 +127,7 @@ def test_data_dictionary_describes_every_staged_column(real_run):
     )
     assert missing == []
     assert query(warehouse, "SELECT unit, source_column FROM staging.data_dictionary WHERE table_name='staging.metabolic_panel' AND column_name='troponin_i'") == [("ng/mL", "Troponine - I (Q)")]
+    # CRP is in mg/L in these tables (median 2.0, max 94.7); the blood gas is venous
+    assert query(warehouse, "SELECT unit FROM staging.data_dictionary WHERE column_name='crp'") == [("mg/L",)]
+    assert query(warehouse, "SELECT median(crp) < 10, max(crp) < 100 FROM staging.inflammatory_markers") == [(True, True)]
+    assert "venous" in query(warehouse, "SELECT description FROM staging.data_dictionary WHERE column_name='po2'")[0][0]

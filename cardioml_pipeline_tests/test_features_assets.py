@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import shutil
 
+import dagster as dg
 import pandas as pd
 import polars as pl
 import pyarrow.parquet as pq
@@ -124,7 +125,9 @@ def test_the_feature_dictionary_agrees_with_the_column_lineage(demo_run):
         assert lineage[name], f"{name} has no source column"
     # every feature reads staging or signal columns, and the lineage names real upstream assets
     assert lineage["egfr_ckd_epi_2021"] == {"staging/metabolic_panel.creatinine", "staging/patients.age", "staging/patients.gender"}
-    assert lineage["ecg_v1_qrs_ms"] == {"images/ecg_signals.signal_mv", "images/ecg_signals.sampling_rate_hz"}
+    # the QRS is measured on all QC-passed leads together: every lead's signal, name and QC verdict
+    assert lineage["ecg_v1_qrs_ms"] == {f"images/ecg_signals.{c}" for c in ("signal_mv", "sampling_rate_hz", "lead", "qc_passed")}
+    assert lineage["ecg_v1_rr_sdnn_ms"] == {"images/ecg_signals.signal_mv", "images/ecg_signals.sampling_rate_hz"}
     assert lineage["target_tachycardia"] == {"staging/ecg_labels.finding"}
     known = {"/".join(k.path) for k in defs.resolve_asset_graph().get_all_asset_keys()}
     referenced = {pair.split(".")[0] for deps in lineage.values() for pair in deps}
@@ -195,7 +198,12 @@ def test_real_tables_complete_with_null_ecg_features(real_run):
     for check in FEATURE_CHECKS:
         assert checks[check].passed, check
     assert query(warehouse, "SELECT count(*), count(DISTINCT file_number), max(ecg_leads_available), count(ecg_qtc_ms) FROM features.patient_features") == [(581, 581, 0, 0)]
-    assert query(warehouse, "SELECT count(target_any_cardiac_finding), sum(target_tachycardia), sum(outcome_death) FROM features.patient_features") == [(349, 25, 10)]
+    # outcome_death reconciled: 10 with Death = 1, plus 1 Death = 0 with status Deceased and 2 Death = 0
+    # with a cause of death; the check warns about those and the 9 with Death empty and a discharge status
+    assert query(warehouse, "SELECT count(target_any_cardiac_finding), sum(target_tachycardia), sum(outcome_death) FROM features.patient_features") == [(349, 25, 13)]
+    death_check = checks[("features/patient_features", "outcome_death_reconciled")]
+    assert not death_check.passed and death_check.severity == dg.AssetCheckSeverity.WARN
+    assert death_check.metadata["contradicting_patients"].value == 12
 
 
 @pytest.mark.real_data

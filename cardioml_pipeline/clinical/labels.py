@@ -4,7 +4,9 @@
 optionally with an ECG suffix (`126035-2`). Label text is free text; `+` joins several findings.
 Codes follow the PhysioNet/CinC Challenge 2020-21 label mapping (dx_mapping_scored/unscored.csv)
 where it has the finding; `tachycardia` (3424008) and `asystole` (397829000) are SNOMED CT concepts
-outside that mapping, and `non_cardiac` (no cardiac finding on the ECG) has no code.
+outside that mapping, and `non_cardiac` (no cardiac finding on the ECG) has no code. A label naming
+tachycardia and atrial fibrillation together also carries `rapid_atrial_fibrillation` (314208002,
+AF with rapid ventricular response), besides both findings.
 """
 
 from __future__ import annotations
@@ -49,7 +51,11 @@ FINDINGS: tuple[Finding, ...] = (
     Finding("atrial_flutter", "164890007", "AFL", "Atrial flutter.", ("atrial flutter", "afl")),
     Finding("atrial_fibrillation", "164889003", "AF", "Atrial fibrillation.", ("af", "atrial fibrillation", "afib")),
     Finding("asystole", "397829000", None, "Asystole (SNOMED CT; not in the PhysioNet mapping).", ("asystole",)),
+    # no synonym of its own: derived from a label naming both tachycardia and AF (parse_label_text)
+    Finding("rapid_atrial_fibrillation", "314208002", "RAF", "Atrial fibrillation with rapid ventricular response (SNOMED CT; the label 'Tachycardia + AF').", ()),
 )
+# findings a label implies by naming several others together: (all of these) -> also this
+IMPLIED_FINDINGS: tuple[tuple[frozenset[str], str], ...] = ((frozenset({"tachycardia", "atrial_fibrillation"}), "rapid_atrial_fibrillation"),)
 
 FINDINGS_BY_CODE = {f.code: f for f in FINDINGS}
 _SYNONYMS = {syn: f for f in FINDINGS for syn in f.synonyms}
@@ -83,6 +89,10 @@ def parse_label_text(text: str) -> list[Finding]:
             findings.append(finding)
     if not findings:
         raise UnmappedLabelError(f"empty ECG label {text!r}")
+    codes = {f.code for f in findings}
+    for required, implied in IMPLIED_FINDINGS:
+        if required <= codes and implied not in codes:
+            findings.append(FINDINGS_BY_CODE[implied])
     return findings
 
 

@@ -258,7 +258,7 @@ TABLES: tuple[TableSpec, ...] = (
         (
             *_id_columns(),
             ColumnSpec("ESR", "esr", "float", "Erythrocyte sedimentation rate.", unit="mm/h", valid_range=(0, 200)),
-            ColumnSpec("CRP", "crp", "float", "C-reactive protein (unit not stated by the source; values fit mg/dL).", unit="mg/dL", valid_range=(0, 500)),
+            ColumnSpec("CRP", "crp", "float", "C-reactive protein (unit not stated by the source; the real values, median 2.0 and max 94.7, fit mg/L: normal < 5 mg/L, severe infection 100-500 mg/L).", unit="mg/L", valid_range=(0, 500)),
         ),
     ),
     TableSpec(
@@ -288,12 +288,13 @@ TABLES: tuple[TableSpec, ...] = (
     ),
     TableSpec(
         9, "09_Arterial_Blood_Gas.csv", "arterial_blood_gas", "arterial_blood_gas",
-        "Blood gas analysis.",
+        "Blood gas analysis. Venous, although the source names it arterial: pO2 has median 39 mmHg while SpO2 is 96 %, "
+        "so pO2 says nothing about oxygenation and no oxygenation index is derived from it; pH, pCO2 and HCO3 are venous values.",
         (
             *_id_columns(),
-            ColumnSpec("PH", "ph", "float", "Blood pH.", unit="pH", valid_range=(6.5, 8.0)),
-            ColumnSpec("PCO2", "pco2", "float", "Partial pressure of carbon dioxide.", unit="mmHg", valid_range=(5, 150)),
-            ColumnSpec("PO2", "po2", "float", "Partial pressure of oxygen.", unit="mmHg", valid_range=(5, 700)),
+            ColumnSpec("PH", "ph", "float", "Blood pH (venous sample).", unit="pH", valid_range=(6.5, 8.0)),
+            ColumnSpec("PCO2", "pco2", "float", "Partial pressure of carbon dioxide (venous sample: about 4-6 mmHg above arterial).", unit="mmHg", valid_range=(5, 150)),
+            ColumnSpec("PO2", "po2", "float", "Partial pressure of oxygen in a venous sample (median 39 mmHg): not a measure of oxygenation; use SpO2.", unit="mmHg", valid_range=(5, 700)),
             ColumnSpec("HCO3", "hco3", "float", "Bicarbonate.", unit="mmol/L", valid_range=(2, 60)),
             ColumnSpec("BEb", "base_excess_blood", "float", "Base excess (blood).", unit="mmol/L", valid_range=(-40, 40)),
             ColumnSpec("BEecf", "base_excess_ecf", "float", "Base excess (extracellular fluid).", unit="mmol/L", valid_range=(-40, 40)),

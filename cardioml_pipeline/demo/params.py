@@ -716,7 +716,7 @@ LABEL_VARIANTS: tuple[tuple[str, tuple[str, ...], int], ...] = (
     ("vt", ("ventricular_tachycardia",), 1),
     ("Tachycardia+ long QT", ("tachycardia", "prolonged_qt"), 1),
     ("Tachycardia+ ischemia+ Right Bundle branch block ", ("tachycardia", "ischemia", "right_bundle_branch_block"), 1),
-    ("Tachycardia+ ischemia+ AF", ("tachycardia", "ischemia", "atrial_fibrillation"), 1),
+    ("Tachycardia+ ischemia+ AF", ("tachycardia", "ischemia", "atrial_fibrillation", "rapid_atrial_fibrillation"), 1),
     ("Right Bundle branch block + ischemia", ("right_bundle_branch_block", "ischemia"), 1),
     ("AF+RBBB", ("atrial_fibrillation", "right_bundle_branch_block"), 1),
     ("Sinus bradycardia", ("sinus_bradycardia",), 1),
@@ -739,5 +739,5 @@ FINDING_CODES = (
     "left_bundle_branch_block", "right_bundle_branch_block", "first_degree_av_block", "av_block",
     "ventricular_tachycardia", "sinus_bradycardia", "sinoatrial_block",
     "premature_atrial_contraction", "left_anterior_fascicular_block", "atrial_flutter",
-    "atrial_fibrillation", "asystole",
+    "atrial_fibrillation", "asystole", "rapid_atrial_fibrillation",
 )

@@ -17,6 +17,7 @@ from cardioml_pipeline.clinical.assets import fingerprint
 from cardioml_pipeline.ecg_images.index import atomic_write_arrow
 from cardioml_pipeline.features import dictionary as registry
 from cardioml_pipeline.features.baseline import BASELINE_DESCRIPTIONS, run_baseline
+from cardioml_pipeline.features.targets import death_contradictions
 from cardioml_pipeline.features.ecg import (
     ECG_PROCESSING_VERSION,
     LEAD_MEASURES,
@@ -220,6 +221,11 @@ def ecg_lead_features(context: dg.AssetExecutionContext, warehouse: WarehouseRes
 PATIENT_CHECKS = [
     dg.AssetCheckSpec("one_row_per_patient", asset=PATIENT_FEATURES_KEY, description="one row per staging.patients file number"),
     dg.AssetCheckSpec("feature_schema", asset=PATIENT_FEATURES_KEY, description="pandera: dtypes, unique key, 0/1 flags and targets, plausible derived values"),
+    dg.AssetCheckSpec(
+        "outcome_death_reconciled",
+        asset=PATIENT_FEATURES_KEY,
+        description="warns when Death, the discharge status and the cause of death contradict each other (outcome_death reconciles them; counts per contradiction)",
+    ),
 ]
 
 
@@ -297,6 +303,20 @@ def patient_features(context: dg.AssetExecutionContext, warehouse: WarehouseReso
             },
         ),
     ]
+    contradictions = death_contradictions(tables["patients"])
+    counts = contradictions.group_by("reason").len("patients").sort("reason")
+    checks.append(
+        dg.AssetCheckResult(
+            check_name="outcome_death_reconciled",
+            passed=contradictions.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "contradicting_patients": contradictions["file_number"].n_unique(),
+                "by_contradiction": dg.MetadataValue.md(markdown_table(counts, max_rows=10) if counts.height else "none"),
+                "rule": "outcome_death = 1 if Death = 1 or status deceased or a cause of death; else 0 if Death = 0 or any discharge status; else null",
+            },
+        )
+    )
     return dg.MaterializeResult(metadata=metadata, check_results=checks, data_version=dg.DataVersion(version))
 
 

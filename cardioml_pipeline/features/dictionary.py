@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 
 from cardioml_pipeline.features.clinical import clinical_feature_specs
-from cardioml_pipeline.features.ecg import COUNT_COLUMNS, LEAD_MEASURES, LEADS, SUMMARIES, MEASURES_BY_NAME, lead_column
+from cardioml_pipeline.features.ecg import COUNT_COLUMNS, GLOBAL_MEASURES, LEAD_MEASURES, LEADS, SUMMARIES, MEASURES_BY_NAME, lead_column
 from cardioml_pipeline.features.spec import FeatureSpec, asset_key_path
 from cardioml_pipeline.features.targets import target_specs
 
@@ -35,6 +35,10 @@ def ecg_feature_specs() -> list[FeatureSpec]:
         FeatureSpec("ecg_leads_passed", pl.Int32, "feature", "ecg", COUNT_COLUMNS["ecg_leads_passed"], summary_sources, unit="leads", formula="sum of ecg_<lead>_qc_passed"),
     ]
     for name, (measure, how, description) in SUMMARIES.items():
+        if how == "global":  # measured on all QC-passed leads together (features.ecg_measure)
+            unit, detail, formula = GLOBAL_MEASURES[measure]
+            specs.append(FeatureSpec(name, pl.Float64, "feature", "ecg", f"{description} {detail}", summary_sources, unit=unit, formula=f"{formula} (all QC-passed leads together)"))
+            continue
         m = MEASURES_BY_NAME[measure]
         specs.append(FeatureSpec(name, pl.Float64, "feature", "ecg", description, summary_sources, unit=m.unit, formula=f"{how} over QC-passed leads of ecg_<lead>_{measure}"))
     for lead in LEADS:

@@ -9,6 +9,12 @@
   `target_any_bradycardia` (sinus_bradycardia, bradycardia: rate < 60) and
   `target_bundle_branch_block` (left or right bundle branch block: QRS >= 120 ms).
 - `target_initial_diagnosis_cardiac`: the triage (initial) diagnosis group is cardiac.
+- `outcome_death` reconciles the three places the tables record a death, which contradict each
+  other in the real data (Death 0 with status Deceased; Death 0 with a cause of death; Death
+  empty with a discharge status): 1 when Death is 1, or the discharge status is deceased, or a
+  cause of death is recorded; else 0 when Death is 0 or a discharge status (alive) is recorded;
+  else null. Each contradiction is listed by `death_contradictions` and reported by the
+  `outcome_death_reconciled` check of features.patient_features.
 - Outcomes: `outcome_death`, `outcome_final_diagnosis_cardiac`, and the categories
   `outcome_final_diagnosis`, `outcome_discharge_status`. They are recorded after the ECG and the
   triage, so they are never used as features.
@@ -46,7 +52,15 @@ def target_specs() -> list[FeatureSpec]:
         specs.append(FeatureSpec(name, pl.Int8, "target", "target", f"{description} Pooled from {', '.join(codes)}; null when unlabelled.", _LABEL_SOURCES, formula=f"any(finding in {list(codes)})"))
     specs += [
         FeatureSpec("target_initial_diagnosis_cardiac", pl.Int8, "target", "target", "1 when the initial (triage) diagnosis group is cardiac, 0 when noncardiac, null when missing.", ((PATIENTS, "initial_diagnosis"),), formula="initial_diagnosis == 'cardiac'"),
-        FeatureSpec("outcome_death", pl.Int8, "outcome", "outcome", "In-hospital death (1 = died).", ((PATIENTS, "death"),), formula="death (0/1)"),
+        FeatureSpec(
+            "outcome_death",
+            pl.Int8,
+            "outcome",
+            "outcome",
+            "In-hospital death (1 = died), reconciled from Death, the discharge status and the cause of death (they contradict each other in the source; see the outcome_death_reconciled check).",
+            ((PATIENTS, "death"), (PATIENTS, "discharge_status"), (PATIENTS, "cause_of_death")),
+            formula="1 if death == 1 or discharge_status == 'deceased' or cause_of_death is recorded; else 0 if death == 0 or discharge_status is recorded; else null",
+        ),
         FeatureSpec("outcome_final_diagnosis_cardiac", pl.Int8, "outcome", "outcome", "1 when the final diagnosis is any cardiac group (everything but noncardiac), null when missing.", ((PATIENTS, "final_diagnosis"),), formula="final_diagnosis != 'noncardiac'"),
         FeatureSpec("outcome_final_diagnosis", pl.String, "outcome", "outcome", "Final diagnosis group (noncardiac, acute_coronary_syndrome, hypertensive_crisis, ...).", ((PATIENTS, "final_diagnosis"),)),
         FeatureSpec("outcome_discharge_status", pl.String, "outcome", "outcome", "Status on discharge (recovered_improved, deceased, transferred, ...).", ((PATIENTS, "discharge_status"),)),
@@ -54,11 +68,44 @@ def target_specs() -> list[FeatureSpec]:
     return specs
 
 
+def _death_inputs(patients: pl.DataFrame) -> pl.DataFrame:
+    cause = pl.col("cause_of_death").cast(pl.String).str.strip_chars() if "cause_of_death" in patients.columns else pl.lit(None, dtype=pl.String)
+    return patients.select(
+        pl.col("file_number").cast(pl.Int64),
+        pl.col("death").cast(pl.Int8).alias("death"),
+        pl.col("discharge_status").cast(pl.String).alias("discharge_status"),
+        pl.when(cause.str.len_chars() > 0).then(cause).otherwise(None).alias("cause_of_death"),
+    )
+
+
+def reconciled_death() -> pl.Expr:
+    """outcome_death from death, discharge_status and cause_of_death (columns of _death_inputs)."""
+    died = (pl.col("death") == 1) | (pl.col("discharge_status") == "deceased") | pl.col("cause_of_death").is_not_null()
+    alive = (pl.col("death") == 0) | pl.col("discharge_status").is_not_null()
+    return pl.when(died.fill_null(False)).then(1).when(alive.fill_null(False)).then(0).otherwise(None).cast(pl.Int8)
+
+
+def death_contradictions(patients: pl.DataFrame) -> pl.DataFrame:
+    """One row per (patient, contradiction) between Death, discharge status and cause of death:
+    file_number, reason, and the reconciled outcome_death."""
+    inputs = _death_inputs(patients).unique("file_number", keep="first", maintain_order=True)
+    rules = [
+        ((pl.col("death") == 0) & (pl.col("discharge_status") == "deceased"), "Death = 0 with discharge status deceased"),
+        ((pl.col("death") == 0) & pl.col("cause_of_death").is_not_null(), "Death = 0 with a cause of death"),
+        ((pl.col("death") == 1) & pl.col("discharge_status").is_not_null() & (pl.col("discharge_status") != "deceased"), "Death = 1 with a discharge status of a living patient"),
+        (pl.col("death").is_null() & pl.col("discharge_status").is_not_null(), "Death empty with a discharge status"),
+    ]
+    parts = [inputs.filter(rule.fill_null(False)).select("file_number", pl.lit(reason).alias("reason"), reconciled_death().alias("outcome_death")) for rule, reason in rules]
+    return pl.concat(parts) if parts else pl.DataFrame(schema={"file_number": pl.Int64, "reason": pl.String, "outcome_death": pl.Int8})
+
+
 def build_targets(patients: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
     """One row per patient: file_number + the target and outcome columns of target_specs()."""
     base = patients.select(
-        pl.col("file_number").cast(pl.Int64), "initial_diagnosis", "final_diagnosis", "death", "discharge_status"
+        pl.col("file_number").cast(pl.Int64), "initial_diagnosis", "final_diagnosis", "discharge_status"
     ).unique("file_number", keep="first", maintain_order=True)
+    death = _death_inputs(patients).unique("file_number", keep="first", maintain_order=True).select("file_number", reconciled_death().alias("outcome_death"))
+    base = base.join(death, on="file_number", how="left")
     linked = labels.filter(pl.col("file_number").is_not_null() & pl.col("finding").is_not_null()).select(
         pl.col("file_number").cast(pl.Int64), "finding"
     )
@@ -69,7 +116,6 @@ def build_targets(patients: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
     )
     frame = base.join(per_patient, on="file_number", how="left").with_columns(
         pl.when(pl.col("initial_diagnosis").is_null()).then(None).otherwise(pl.col("initial_diagnosis") == "cardiac").cast(pl.Int8).alias("target_initial_diagnosis_cardiac"),
-        pl.col("death").cast(pl.Int8).alias("outcome_death"),
         pl.when(pl.col("final_diagnosis").is_null()).then(None).otherwise(pl.col("final_diagnosis") != "noncardiac").cast(pl.Int8).alias("outcome_final_diagnosis_cardiac"),
         pl.col("final_diagnosis").alias("outcome_final_diagnosis"),
         pl.col("discharge_status").alias("outcome_discharge_status"),
