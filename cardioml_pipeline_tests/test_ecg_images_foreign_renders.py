@@ -127,15 +127,14 @@ def test_beats_are_found_on_a_low_amplitude_lead():
     assert not any("beats found" in reason for reason in out.qc_reasons)
 
 
-def test_an_upside_down_or_mirrored_scan_is_flagged():
-    """Turned by 180 degrees or mirrored, the trace runs backwards (T waves before the QRS): QC says
-    so and fails the lead; the same strip the right way round passes that check. (A lead with a
-    clear T wave: where the T wave is flat the direction cannot be told, see MAX_REVERSAL.)"""
+def test_an_upside_down_or_mirrored_scan_runs_backwards_in_its_metric():
+    """Turned by 180 degrees or mirrored, the trace runs backwards (T waves before the QRS): the
+    `time_reversal` metric says so, and the same strip the right way round reads below 1. (A lead with
+    a clear T wave; where the T wave is flat the direction cannot be told, so the metric is recorded,
+    not yet part of the verdict.)"""
+    from cardioml_pipeline.ecg_images.qc import MAX_REVERSAL
+
     image, _, _ = _kit("1023_V2")
-    upright = process_lead_image(image)
-    assert upright.qc_metrics["time_reversal"] < 1.0
-    assert not any("backwards" in reason for reason in upright.qc_reasons)
+    assert process_lead_image(image).qc_metrics["time_reversal"] < 1.0
     for turned in (cv2.rotate(image, cv2.ROTATE_180), cv2.flip(image, 1)):
-        out = process_lead_image(turned)
-        assert out.qc_metrics["time_reversal"] > 3.0
-        assert not out.qc_passed and any("backwards" in reason for reason in out.qc_reasons)
+        assert process_lead_image(turned).qc_metrics["time_reversal"] > MAX_REVERSAL

@@ -44,6 +44,7 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
     "skew_deg": pl.Float64,
     "calibration_pulse_height_px": pl.Float64,
     "calibration_pulse_width_px": pl.Float64,
+    "time_reversal": pl.Float64,
     "qc_passed": pl.Boolean,
     "qc_reasons": pl.List(pl.String),
     "reject_reason": pl.String,
@@ -52,7 +53,7 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
 }
 QC_METRICS = (
     "trace_coverage", "grid_residue", "noise", "beats_found", "clipping", "heart_rate_bpm", "skew_deg",
-    "calibration_pulse_height_px", "calibration_pulse_width_px",
+    "calibration_pulse_height_px", "calibration_pulse_width_px", "time_reversal",
 )
 
 SIGNAL_SCHEMA: dict[str, pl.DataType] = {
@@ -79,6 +80,7 @@ INDEX_DESCRIPTIONS = {
     "px_per_mm_y": "Vertical calibration (pixels per mm).",
     "calibration_source": "'grid' when estimated from the ECG grid, 'pulse' from the printed calibration pulse (grid-free images), 'default' otherwise (the declared resolution).",
     "calibration_pulse_height_px": "Height of the printed calibration pulse (1 mV step) in pixels, pen width removed; null when none was found or the crop cut its top off.",
+    "time_reversal": "Median beat's largest wave before the QRS over the largest after it: above 3 the trace likely runs backwards (an upside-down or mirrored scan); recorded, not part of the QC verdict.",
     "calibration_pulse_width_px": "Width of the printed calibration pulse (0.2 s) in pixels, between its two strokes; null when none was found.",
     "processed_path": "Processed image, relative to the artifacts root (content-addressed).",
     "qc_passed": "Quality-control verdict.",
