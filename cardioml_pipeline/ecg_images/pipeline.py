@@ -221,6 +221,14 @@ def _trim_end_strokes(mask: np.ndarray, x0: int, x1: int, ppx: float, ppy: float
     top or bottom border (what is left of a calibration pulse the crop cut, or a marker line): the
     trace cannot begin or end with a 3 mm jump out of the picture within its first millimetre. Its
     columns are cleared from `mask` (in place); returns the new ends."""
+    w = mask.shape[1]
+    x0 = _trim_start_strokes(mask, x0, x1, ppx, ppy)
+    # the right end is the left end of the mirrored view (writes go through to `mask`)
+    x1 = w - 1 - _trim_start_strokes(mask[:, ::-1], w - 1 - x1, w - 1 - x0, ppx, ppy)
+    return x0, x1
+
+
+def _trim_start_strokes(mask: np.ndarray, x0: int, x1: int, ppx: float, ppy: float) -> int:
     edge = max(2, int(round(1.0 * ppx)))
     clear = max(1, int(round(0.4 * ppx)))
     tall = 3.0 * ppy
@@ -234,17 +242,7 @@ def _trim_end_strokes(mask: np.ndarray, x0: int, x1: int, ppx: float, ppy: float
         new_x0 = x0 + int(np.flatnonzero(heights >= tall)[-1]) + clear
         mask[:, x0:new_x0] = 0
         x0 = new_x0
-    for _ in range(2):
-        if x1 - x0 < 10 * edge:
-            break
-        cols = mask[:, x1 - edge + 1 : x1 + 1] != 0
-        heights = np.where(cols.any(axis=0), mask.shape[0] - np.argmax(cols[::-1], axis=0) - np.argmax(cols, axis=0), 0)
-        if heights.max(initial=0) < tall or not (cols[0].any() or cols[-1].any()):
-            break
-        new_x1 = x1 - edge + 1 + int(np.flatnonzero(heights >= tall)[0]) - clear
-        mask[:, new_x1 + 1 : x1 + 1] = 0
-        x1 = new_x1
-    return x0, x1
+    return x0
 
 
 def _locate_pulse(mask: np.ndarray, x0: int, x1: int, ppx: float, ppy: float, search_scales: bool) -> CalibrationPulse | None:

@@ -28,7 +28,8 @@ Steps (`prepare_image`):
    undone on both darkness maps with ``cv2.warpAffine``. The pitch is then re-measured on the
    deskewed map (`_finish_grid`), and the vertical pitch too (used when within 12 % of the
    horizontal one, otherwise the horizontal pitch is used for both).
-5. **Grid removal and binarization** (`binarize`, channel-max darkness). Vertical lines are subtracted
+5. **Grid removal and binarization** (`trace_score`, `binarize_score`: described there; the text
+   below is how the earlier, single-channel version worked, kept for its reasoning). Vertical lines are subtracted
    (per column, the 20 % quantile over rows) and their darkness sets a floor under both thresholds so
    horizontal lines stay below them. A 3x3 median denoises; hysteresis: Otsu's threshold (clamped)
    as the strong level, 60 % of it (or the grid floor) as the weak one, weak pixels kept only in
@@ -453,50 +454,6 @@ def _rotate(d: np.ndarray, angle_deg: float, interpolation: int = cv2.INTER_LINE
     h, w = d.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle_deg, 1.0)
     return cv2.warpAffine(d, m, (w, h), flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-
-
-def binarize(
-    d_ink: np.ndarray, remove_grid: bool, px_per_mm: float | None, in_place: bool = False, bounds: tuple[float, float] = (0.15, 0.55)
-) -> tuple[np.ndarray, float, tuple | None]:
-    """Ink mask (uint8 0/1) from a darkness map, the median darkness of the ink, and the connected
-    components the mask is made of: (labels, stats, kept), for `digitize.trace_columns`.
-
-    With a grid, the vertical lines are subtracted (per column, the 20 % quantile over rows: robust
-    to the trace, which covers a minority of the rows of any column) and their darkness (99th percentile of that profile)
-    sets a floor under both thresholds, so the horizontal lines (same darkness, not subtracted: a row
-    median would also erase a flat stretch of trace) stay below them. `in_place`: the grid is
-    subtracted from `d_ink` itself (the caller's map is consumed)."""
-    d = d_ink
-    grid_level = 0.0
-    if remove_grid:
-        # a low quantile, not the median: a tall QRS can fill most of a column of a short strip
-        # every k-th row (at most ~48 rows): plenty for a quantile per column, and far cheaper
-        rows = np.ascontiguousarray(d[:: max(1, d.shape[0] // 48)].T)
-        q = int(round(0.2 * (rows.shape[1] - 1)))
-        colm = np.partition(rows, q, axis=1)[:, q]
-        grid_level = float(percentile(colm, 99))
-        d = np.subtract(d, colm[None, :], out=d if in_place else None)
-        cv2.threshold(d, 0.0, 0.0, cv2.THRESH_TOZERO, dst=d)  # >= 0; <= 1 already (d <= 1, colm >= 0)
-    u8 = cv2.medianBlur(cv2.convertScaleAbs(d, alpha=255.0), 3)
-    if int(u8.max()) < 25:
-        return np.zeros(u8.shape, np.uint8), 0.0, None
-    otsu, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    lo = max(bounds[0], min(grid_level + 0.12, 0.5))
-    strong = float(np.clip(otsu / 255.0, lo, max(lo, bounds[1]))) * 255.0
-    weak = max(0.6 * strong, (grid_level + 0.06) * 255.0)
-    _, weak_mask = cv2.threshold(u8, math.ceil(weak) - 1, 1, cv2.THRESH_BINARY)  # u8 >= weak, in one pass
-    n, labels, stats = label_components(weak_mask)
-    if n <= 1:
-        return np.zeros(u8.shape, np.uint8), 0.0, None
-    keep = np.zeros(n, bool)
-    keep[labels[u8 >= strong]] = True
-    keep[0] = False
-    ppm = px_per_mm or 4.0
-    min_area = max(3, int(round(0.1 * ppm * ppm)))
-    keep &= stats[:, cv2.CC_STAT_AREA] >= min_area
-    mask = weak_mask if keep[1:].all() else keep[labels].astype(np.uint8)  # usually all are kept
-    dark = _median_u8(u8, mask) / 255.0 if mask.any() else 0.0
-    return mask, dark, (labels, stats, keep)
 
 
 FEW_COMPONENTS = 8  # up to this many, component statistics are measured one component at a time

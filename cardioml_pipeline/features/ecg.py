@@ -38,6 +38,7 @@ import numpy as np
 import polars as pl
 
 from cardioml_pipeline.ecg_images.index import SIGNAL_SCHEMA
+from cardioml_pipeline.features.ecg_measure import MAX_MISSING_FRACTION, _interpolate_gaps  # one gap rule for both
 
 LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 ECG_PROCESSING_VERSION = "ecg-features-2"
@@ -46,7 +47,6 @@ MIN_BEATS = 3
 MIN_QUALITY = 0.5
 HEART_RATE_RANGE = (20.0, 250.0)
 MIN_SECONDS = 1.5
-MAX_MISSING_FRACTION = 0.05
 
 # Input contract (staging.ecg_signals / signals/**/*.parquet).
 # the staging.ecg_signals contract, without the image stage's bookkeeping column
@@ -164,18 +164,6 @@ def lead_column(lead: str, measure: str) -> str:
 
 def _empty_measures() -> dict[str, object]:
     return {m.name: None for m in LEAD_MEASURES}
-
-
-def _interpolate_gaps(x: np.ndarray) -> np.ndarray | None:
-    missing = ~np.isfinite(x)
-    if not missing.any():
-        return x
-    if missing.mean() > MAX_MISSING_FRACTION:
-        return None
-    idx = np.arange(len(x))
-    x = x.copy()
-    x[missing] = np.interp(idx[missing], idx[~missing], x[~missing])
-    return x
 
 
 def _recentre_peaks(clean: np.ndarray, peaks: np.ndarray, fs: int) -> np.ndarray:
