@@ -8,6 +8,7 @@ import shutil
 import cv2
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
@@ -59,6 +60,22 @@ def test_images_are_indexed_digitized_and_queryable(image_copy, tmp_path):
     checks = check_results(result)
     assert checks[("images/ecg_signals", "signals_match_index")].passed
     assert checks[("images/ecg_images", "rejected_files")].passed
+    # what a user reads in the UI: every column of both tables, and every check, is described
+    schemas = {
+        "/".join(event.asset_key.path): event.event_specific_data.materialization.metadata["dagster/column_schema"].schema
+        for event in result.get_asset_materialization_events()
+        if event.asset_key.path[0] == "images"
+    }
+    for asset, schema in schemas.items():
+        undescribed = [column.name for column in schema.columns if not column.description]
+        assert undescribed == [], f"{asset}: columns without a description: {undescribed}"
+    assert {"images/ecg_images", "images/ecg_signals"} <= set(schemas)
+    for (asset, name), evaluation in checks.items():
+        if asset.startswith("images/"):
+            assert evaluation.description, (asset, name)
+    # the descriptions travel with the Parquet index too (readers outside Dagster see them)
+    field = pq.read_schema(layout.index_path).field("off_trace_ink")
+    assert b"description" in (field.metadata or {})
 
 
 def test_rerun_processes_only_new_or_changed_images(image_copy, tmp_path):

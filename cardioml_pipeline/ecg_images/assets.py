@@ -10,7 +10,8 @@ from pydantic import Field
 
 from cardioml_pipeline.clinical.assets import WRITER_POOL, staging_key
 from cardioml_pipeline.ecg_images.gallery import write_gallery
-from cardioml_pipeline.ecg_images.index import INDEX_SCHEMA, SIGNAL_SCHEMA, ArtifactLayout
+from cardioml_pipeline.ecg_images.index import INDEX_DESCRIPTIONS, INDEX_SCHEMA, SIGNAL_DESCRIPTIONS, SIGNAL_SCHEMA, ArtifactLayout
+from cardioml_pipeline.ecg_images.qc import QC_METRICS
 from cardioml_pipeline.ecg_images.processing import processing_version, run_image_stage
 from cardioml_pipeline.metadata import PREVIEW_ROWS, column_schema, markdown_table, row_examples
 from cardioml_pipeline.resources import ArtifactStoreResource, DatasetResource, WarehouseResource
@@ -71,6 +72,23 @@ def publish_views(warehouse: WarehouseResource, layout: ArtifactLayout) -> None:
         conn.execute(f"CREATE OR REPLACE VIEW staging.ecg_signals AS {signals_sql}")
 
 
+def _judged_metrics() -> str:
+    return "; ".join(
+        f"{m.name} {'>=' if m.minimum is not None else '<='} {m.minimum if m.minimum is not None else m.maximum:g}"
+        for m in QC_METRICS
+        if m.minimum is not None or m.maximum is not None
+    )
+
+
+CHECK_DESCRIPTIONS = {
+    "qc_verdicts": f"Quality control per image (WARN when any image fails): {_judged_metrics()}; heart rate within range; "
+    "a printed calibration pulse that agrees with the grid. Each failing image lists its reasons in qc_reasons.",
+    "rejected_files": "Files that could not be processed (name, format, size, duplicates, unknown patient), each with a reject_reason.",
+    "complete_12_lead_sets": "Every patient with images has all 12 leads processed.",
+    "signals_match_index": "One signal per processed image, from the same source bytes.",
+}
+
+
 def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
     rejected = index.filter(pl.col("reject_reason").is_not_null())
     processed = index.filter(pl.col("reject_reason").is_null())
@@ -89,7 +107,7 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
             check_name="qc_verdicts",
             passed=failed.height == 0,
             severity=dg.AssetCheckSeverity.WARN,
-            description="quality control per image (trace coverage, grid residue, noise, beats found, clipping)",
+            description=CHECK_DESCRIPTIONS["qc_verdicts"],
             metadata={
                 "images_processed": processed.height,
                 "qc_failed": failed.height,
@@ -103,7 +121,7 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
             check_name="rejected_files",
             passed=rejected.height == 0,
             severity=dg.AssetCheckSeverity.WARN,
-            description="files that could not be processed (name, format, size, duplicates, unknown patient)",
+            description=CHECK_DESCRIPTIONS["rejected_files"],
             metadata={
                 "rejected": rejected.height,
                 **row_examples(rejected.select("source_path", "reject_reason"), EXAMPLES),
@@ -114,7 +132,7 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
             check_name="complete_12_lead_sets",
             passed=incomplete.height == 0,
             severity=dg.AssetCheckSeverity.WARN,
-            description="every patient with images has all 12 leads processed",
+            description=CHECK_DESCRIPTIONS["complete_12_lead_sets"],
             metadata={"patients_with_images": leads.height, "patients_incomplete": incomplete.height},
         ),
     ]
@@ -140,10 +158,8 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
         ),
     ],
     check_specs=[
-        dg.AssetCheckSpec("qc_verdicts", asset=IMAGES_KEY),
-        dg.AssetCheckSpec("rejected_files", asset=IMAGES_KEY),
-        dg.AssetCheckSpec("complete_12_lead_sets", asset=IMAGES_KEY),
-        dg.AssetCheckSpec("signals_match_index", asset=SIGNALS_KEY),
+        dg.AssetCheckSpec(name, asset=SIGNALS_KEY if name == "signals_match_index" else IMAGES_KEY, description=text)
+        for name, text in CHECK_DESCRIPTIONS.items()
     ],
     pool=WRITER_POOL,
     name="ecg_image_stage",
@@ -206,7 +222,7 @@ def ecg_image_stage(
         asset_key=IMAGES_KEY,
         metadata={
             "dagster/row_count": index.height,
-            "dagster/column_schema": column_schema(index),
+            "dagster/column_schema": column_schema(index, INDEX_DESCRIPTIONS),
             "dagster/table_name": "staging.ecg_images",
             "index_path": dg.MetadataValue.path(str(layout.index_path)),
             "images_processed_this_run": summary.processed,
@@ -242,7 +258,7 @@ def ecg_image_stage(
         asset_key=SIGNALS_KEY,
         metadata={
             "dagster/row_count": signal_rows.height,
-            "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, str(t)) for c, t in SIGNAL_SCHEMA.items()]),
+            "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(c, str(t), description=SIGNAL_DESCRIPTIONS.get(c)) for c, t in SIGNAL_SCHEMA.items()]),
             "dagster/column_lineage": lineage,
             "dagster/table_name": "staging.ecg_signals",
             "signals_dir": dg.MetadataValue.path(str(layout.signals_dir)),
@@ -254,7 +270,7 @@ def ecg_image_stage(
                 asset_key=SIGNALS_KEY,
                 check_name="signals_match_index",
                 passed=missing.height == 0 and extra.height == 0,
-                description="one signal per processed image, from the same source bytes",
+                description=CHECK_DESCRIPTIONS["signals_match_index"],
                 metadata={"missing_signals": missing.height, "stale_signals": extra.height},
             )
         ],

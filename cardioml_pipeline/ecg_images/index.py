@@ -17,6 +17,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cardioml_pipeline.ecg_images.qc import QC_METRICS as QC_METRIC_DECLARATIONS
+
 INDEX_SCHEMA: dict[str, pl.DataType] = {
     "file_number": pl.Int64,
     "lead": pl.String,
@@ -35,26 +37,15 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
     "processed_sha256": pl.String,
     "processed_width_px": pl.Int64,
     "processed_height_px": pl.Int64,
-    "trace_coverage": pl.Float64,
-    "grid_residue": pl.Float64,
-    "noise": pl.Float64,
-    "beats_found": pl.Float64,
-    "clipping": pl.Float64,
-    "heart_rate_bpm": pl.Float64,
-    "skew_deg": pl.Float64,
-    "calibration_pulse_height_px": pl.Float64,
-    "calibration_pulse_width_px": pl.Float64,
-    "time_reversal": pl.Float64,
+    # the QC metrics, declared once in `qc.QC_METRICS` (name, description, threshold)
+    **{metric.name: pl.Float64 for metric in QC_METRIC_DECLARATIONS if metric.indexed},
     "qc_passed": pl.Boolean,
     "qc_reasons": pl.List(pl.String),
     "reject_reason": pl.String,
     "processing_version": pl.String,
     "processed_at": pl.String,
 }
-QC_METRICS = (
-    "trace_coverage", "grid_residue", "noise", "beats_found", "clipping", "heart_rate_bpm", "skew_deg",
-    "calibration_pulse_height_px", "calibration_pulse_width_px", "time_reversal",
-)
+QC_METRICS = tuple(metric.name for metric in QC_METRIC_DECLARATIONS if metric.indexed)  # index columns
 
 SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "file_number": pl.Int64,
@@ -79,14 +70,35 @@ INDEX_DESCRIPTIONS = {
     "px_per_mm_x": "Horizontal calibration (pixels per mm), from the grid or the declared default.",
     "px_per_mm_y": "Vertical calibration (pixels per mm).",
     "calibration_source": "'grid' when estimated from the ECG grid, 'pulse' from the printed calibration pulse (grid-free images), 'default' otherwise (the declared resolution).",
-    "calibration_pulse_height_px": "Height of the printed calibration pulse (1 mV step) in pixels, pen width removed; null when none was found or the crop cut its top off.",
-    "time_reversal": "Median beat's largest wave before the QRS over the largest after it: above 3 the trace likely runs backwards (an upside-down or mirrored scan); recorded, not part of the QC verdict.",
-    "calibration_pulse_width_px": "Width of the printed calibration pulse (0.2 s) in pixels, between its two strokes; null when none was found.",
     "processed_path": "Processed image, relative to the artifacts root (content-addressed).",
-    "qc_passed": "Quality-control verdict.",
-    "qc_reasons": "Why QC did not pass (empty when it passed).",
+    "qc_passed": "Quality-control verdict: true when no QC metric broke its threshold.",
+    "qc_reasons": "Why QC did not pass (empty when it passed), one reason per failing metric.",
     "reject_reason": "Why the file was not processed at all (null when processed).",
     "processing_version": "Version of the processing code that produced this row.",
+    "source_size_bytes": "Size of the source file in bytes.",
+    "source_mtime_ns": "Modification time of the source file (ns since the epoch) when it was read.",
+    "width_px": "Source image width in pixels.",
+    "height_px": "Source image height in pixels.",
+    "channels": "Colour channels of the source image (1 grey, 3 colour, 4 with alpha).",
+    "bit_depth": "Bits per channel of the source image.",
+    "processed_sha256": "sha256 of the processed PNG's bytes (its file name).",
+    "processed_width_px": "Processed image width in pixels (the trace's bounding box).",
+    "processed_height_px": "Processed image height in pixels.",
+    "processed_at": "When this row was produced (UTC, ISO 8601).",
+    **{metric.name: metric.description for metric in QC_METRIC_DECLARATIONS if metric.indexed},
+}
+
+SIGNAL_DESCRIPTIONS = {
+    "file_number": "Patient file number.",
+    "lead": "Lead (I, II, III, aVR, aVL, aVF, V1-V6).",
+    "sampling_rate_hz": "Sampling rate of signal_mv (Hz).",
+    "n_samples": "Number of samples in signal_mv.",
+    "signal_mv": "The digitized trace in millivolts, baseline at 0, evenly sampled from the trace's first column.",
+    "calibration_source": "Where the scale came from: 'grid', 'pulse' or 'default' (see staging.ecg_images).",
+    "qc_passed": "The image's QC verdict (see staging.ecg_images.qc_reasons).",
+    "qc_reasons": "Why QC did not pass (empty when it passed).",
+    "source_sha256": "sha256 of the source image the signal was digitized from.",
+    "processing_version": "Version of the processing code that produced the signal.",
 }
 
 

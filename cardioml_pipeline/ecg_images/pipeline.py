@@ -46,11 +46,9 @@ from cardioml_pipeline.ecg_images.version import PROCESSING_VERSION  # noqa: F40
 DEFAULT_PX_PER_MM = 200 / 25.4  # 200 dpi: what the demo renders grid-free images at (demo.render.PROCESSED_DPI)
 CROP_MARGIN_PX = 2
 
-_METRIC_KEYS = (
-    "trace_coverage", "trace_span", "grid_residue", "off_trace_ink", "noise", "beats_found",
-    "heart_rate_bpm", "clipping", "skew_deg", "px_per_mm_x", "px_per_mm_y", "thickness_px",
-    "duration_s", "grid_strength", "image_noise", "calibration_pulse_height_px", "calibration_pulse_width_px",
-    "gain_mm_mv", "time_reversal",
+# every metric a processed lead reports: the declared QC metrics, plus what is recorded unjudged
+_METRIC_KEYS = tuple(metric.name for metric in Q.QC_METRICS) + (
+    "px_per_mm_x", "px_per_mm_y", "thickness_px", "duration_s", "grid_strength", "gain_mm_mv",
 )
 STANDARD_GAINS_MM_MV = (5.0, 10.0, 20.0)  # half, standard and double gain, as ECG machines print them
 

@@ -1,37 +1,21 @@
 """Quality metrics and the pass/fail verdict for one processed lead image.
 
-Metrics (all floats, NaN when undefined):
+Each metric is declared once, in `QC_METRICS` (name, description, threshold, the reason it gives):
+the image index's columns, their descriptions in the UI and `verdict` all read it. The process also
+records ``px_per_mm_x``, ``px_per_mm_y``, ``thickness_px``, ``duration_s``, ``grid_strength`` and
+``gain_mm_mv`` (not judged). ``time_reversal`` is recorded only: where the T wave is flat the ratio
+cannot tell an upside-down scan, so it is not part of the verdict yet.
 
-- ``trace_coverage``: fraction of the columns of the trace's span where trace ink was found (the rest
-  is interpolated); low = broken or faint trace.
-- ``trace_span``: the trace's span as a fraction of the image width.
-- ``grid_residue``: ink left on the detected grid lattice after grid removal, away from the trace
-  (farther than 3 trace widths), as a fraction of all ink pixels, within the trace's columns (a
-  calibration pulse or a lead name beside the trace does not count). 0 when no grid was detected.
-- ``off_trace_ink``: all ink farther than 3 trace widths from the trace, as a fraction of all ink
-  within the trace's columns (labels, specks, leftover grid, noise, a neighbouring trace).
-- ``noise``: jitter of the trace in mV: 90th percentile of |signal - its 19-sample running median|
-  / 1.645, insensitive to the QRS.
-- ``beats_found`` and ``heart_rate_bpm``: QRS complexes found on the digitized signal (`detect_beats`)
-  and 60 / median RR (NaN with fewer than two beats).
-- ``time_reversal``: the median beat's largest deflection before the QRS over the largest after it:
-  above ``MAX_REVERSAL`` the trace likely runs backwards, as on an upside-down or mirrored scan. Recorded
-  only: where the T wave is flat the ratio cannot tell, so it is not part of the verdict yet.
-- ``image_noise``: standard deviation of the paper's darkness / median darkness of the ink: how close
-  the paper's noise comes to the trace's contrast (above ``MAX_IMAGE_NOISE`` the trace cannot be
-  separated reliably from noise blobs).
-- ``clipping``: fraction of trace columns whose ink touches the top or bottom image border.
-- ``skew_deg``: rotation found (and undone) from the grid; 0 without a grid.
-- plus ``px_per_mm_x``, ``px_per_mm_y``, ``thickness_px``, ``duration_s``, ``grid_strength``.
-
-Verdict thresholds are module constants; `verdict` returns the reasons a lead fails (empty = pass).
-The at-least-four-beats rule is the published dataset's own cropping standard.
+`verdict` returns the reasons a lead fails (empty = pass). The at-least-four-beats rule is the
+published dataset's own cropping standard.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -200,38 +184,151 @@ def off_trace_fractions(
     return on / total, off_frac
 
 
-def verdict(m: dict[str, float]) -> list[str]:
-    """Reasons the lead fails QC (empty list = passed)."""
-    reasons: list[str] = []
+@dataclass(frozen=True)
+class QcMetric:
+    """One QC metric, declared once: the index column, its description (UI, Parquet), and its part in
+    the verdict. A metric fails the lead when its value is below `minimum` or above `maximum` (NaN or
+    missing: never, unless `missing_fails`); `reason` is formatted with `value` and the bound it
+    broke (`limit`). Metrics whose rule is more than a bound (`heart_rate_bpm`, the calibration
+    pulse) give a `judge(metrics) -> reason or None` instead. `indexed`: a column of the image index.
+    Adding a metric = one entry in `QC_METRICS` (and computing it in `pipeline.process_lead_image`)."""
 
-    def bad(v: float) -> bool:
-        return v is None or (isinstance(v, float) and math.isnan(v))
+    name: str
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    reason: str = ""
+    missing_fails: bool = False
+    missing_value: float = float("nan")
+    judge: Callable[[dict[str, float]], str | None] | None = None
+    indexed: bool = True
 
-    if m.get("trace_coverage", 0.0) < MIN_COVERAGE:
-        reasons.append(f"trace coverage {m.get('trace_coverage', 0.0):.2f} < {MIN_COVERAGE:.2f} (broken or faint trace)")
-    if m.get("trace_span", 0.0) < MIN_SPAN:
-        reasons.append(f"trace spans only {m.get('trace_span', 0.0):.0%} of the image width")
-    if m.get("grid_residue", 0.0) > MAX_GRID_RESIDUE:
-        reasons.append(f"grid residue {m['grid_residue']:.2f} > {MAX_GRID_RESIDUE:.2f}")
-    if m.get("off_trace_ink", 0.0) > MAX_OFF_TRACE_INK:
-        reasons.append(f"{m['off_trace_ink']:.0%} of the ink is off the trace (noise, text or leftover grid)")
-    noise = m.get("noise", float("nan"))
-    if not bad(noise) and noise > MAX_NOISE_MV:
-        reasons.append(f"noisy trace ({noise:.3f} mV > {MAX_NOISE_MV} mV)")
-    img_noise = m.get("image_noise", float("nan"))
-    if not bad(img_noise) and img_noise > MAX_IMAGE_NOISE:
-        reasons.append(f"heavy image noise (paper noise {img_noise:.2f} of the trace contrast > {MAX_IMAGE_NOISE})")
-    beats = m.get("beats_found", 0.0)
-    if beats < MIN_BEATS:
-        reasons.append(f"{int(beats)} beats found (< {MIN_BEATS})")
-    hr = m.get("heart_rate_bpm", float("nan"))
-    if not bad(hr) and not (HR_RANGE[0] <= hr <= HR_RANGE[1]):
-        reasons.append(f"heart rate {hr:.0f} bpm outside {HR_RANGE[0]:.0f}-{HR_RANGE[1]:.0f}")
+    def failure(self, metrics: dict[str, float]) -> str | None:
+        """Why this metric fails the lead, or None."""
+        if self.judge is not None:
+            return self.judge(metrics)
+        value = metrics.get(self.name)
+        if _missing(value):
+            if not self.missing_fails:
+                return None
+            value = self.missing_value
+        if self.minimum is not None and value < self.minimum:
+            return self.reason.format(value=value, limit=self.minimum)
+        if self.maximum is not None and value > self.maximum:
+            return self.reason.format(value=value, limit=self.maximum)
+        return None
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _judge_heart_rate(m: dict[str, float]) -> str | None:
+    hr = m.get("heart_rate_bpm")
+    if _missing(hr) or HR_RANGE[0] <= hr <= HR_RANGE[1]:
+        return None
+    return f"heart rate {hr:.0f} bpm outside {HR_RANGE[0]:.0f}-{HR_RANGE[1]:.0f}"
+
+
+def _judge_pulse(m: dict[str, float]) -> str | None:
     pulse, ppy, gain = m.get("calibration_pulse_height_px"), m.get("px_per_mm_y"), m.get("gain_mm_mv")
-    if not bad(pulse) and not bad(ppy) and not bad(gain) and m.get("calibration_source") != "pulse":
-        ratio = pulse / ppy / gain
-        if abs(ratio - 1.0) > 0.15:
-            reasons.append(f"calibration pulse is {pulse / ppy:.1f} mm high, not 1 mV at {gain:.0f} mm/mV (amplitude scale uncertain)")
-    if m.get("clipping", 0.0) > MAX_CLIPPING:
-        reasons.append(f"trace clipped at the image border ({m['clipping']:.1%} of columns)")
-    return reasons
+    if _missing(pulse) or _missing(ppy) or _missing(gain) or m.get("calibration_source") == "pulse":
+        return None
+    if abs(pulse / ppy / gain - 1.0) <= MAX_PULSE_SCALE_ERROR:
+        return None
+    return f"calibration pulse is {pulse / ppy:.1f} mm high, not 1 mV at {gain:.0f} mm/mV (amplitude scale uncertain)"
+
+
+MAX_PULSE_SCALE_ERROR = 0.15  # a printed 1 mV pulse more than 15 % off the grid's scale at the standard gain
+
+QC_METRICS: tuple[QcMetric, ...] = (
+    QcMetric(
+        "trace_coverage",
+        "Fraction of the trace's columns where trace ink was found (the rest is interpolated); low = broken or faint trace.",
+        minimum=MIN_COVERAGE,
+        reason="trace coverage {value:.2f} < {limit:.2f} (broken or faint trace)",
+        missing_fails=True,
+        missing_value=0.0,
+    ),
+    QcMetric(
+        "grid_residue",
+        "Ink left on the detected grid lattice after grid removal, away from the trace, as a fraction of the ink within the trace's columns (0 without a grid).",
+        maximum=MAX_GRID_RESIDUE,
+        reason="grid residue {value:.2f} > {limit:.2f}",
+    ),
+    QcMetric(
+        "noise",
+        "Jitter of the digitized trace in mV: 90th percentile of |signal - its 19-sample running median| / 1.645.",
+        maximum=MAX_NOISE_MV,
+        reason="noisy trace ({value:.3f} mV > {limit} mV)",
+    ),
+    QcMetric(
+        "beats_found",
+        "QRS complexes found on the digitized signal; the dataset's cropping standard asks for at least four.",
+        minimum=MIN_BEATS,
+        reason="{value:.0f} beats found (< {limit})",
+        missing_fails=True,
+        missing_value=0.0,
+    ),
+    QcMetric(
+        "clipping",
+        "Fraction of the trace's columns whose ink touches the top or bottom border of the image.",
+        maximum=MAX_CLIPPING,
+        reason="trace clipped at the image border ({value:.1%} of columns)",
+    ),
+    QcMetric(
+        "heart_rate_bpm",
+        f"60 / median RR of the beats found (null with fewer than two beats); outside {HR_RANGE[0]:.0f}-{HR_RANGE[1]:.0f} bpm fails QC.",
+        judge=_judge_heart_rate,
+    ),
+    QcMetric("skew_deg", "Rotation found from the grid and undone, in degrees (0 without a grid)."),
+    QcMetric(
+        "calibration_pulse_height_px",
+        "Height of the printed calibration pulse (1 mV step) in pixels, pen width removed; null when none was found or the crop cut its top off. With a grid, a pulse more than 15 % off 1 mV at the standard gain fails QC.",
+        judge=_judge_pulse,
+    ),
+    QcMetric(
+        "calibration_pulse_width_px",
+        "Width of the printed calibration pulse (0.2 s) in pixels, between its two strokes; null when none was found.",
+    ),
+    QcMetric(
+        "time_reversal",
+        f"Median beat's largest wave before the QRS over the largest after it: above {MAX_REVERSAL:.0f} the trace likely runs backwards (an upside-down or mirrored scan); recorded, not part of the QC verdict.",
+    ),
+    QcMetric(
+        "trace_span",
+        "The trace's horizontal span as a fraction of the image width.",
+        minimum=MIN_SPAN,
+        reason="trace spans only {value:.0%} of the image width",
+        missing_fails=True,
+        missing_value=0.0,
+    ),
+    QcMetric(
+        "off_trace_ink",
+        "Ink farther than 3 trace widths from the trace, as a fraction of the ink within the trace's columns (labels, specks, leftover grid, noise, a neighbouring trace).",
+        maximum=MAX_OFF_TRACE_INK,
+        reason="{value:.0%} of the ink is off the trace (noise, text or leftover grid)",
+    ),
+    QcMetric(
+        "image_noise",
+        "Standard deviation of the paper's darkness over the ink's median darkness: how close the paper's noise comes to the trace's contrast.",
+        maximum=MAX_IMAGE_NOISE,
+        reason="heavy image noise (paper noise {value:.2f} of the trace contrast > {limit})",
+    ),
+)
+"""Every QC metric, in index column order (see `QcMetric`)."""
+
+QC_METRIC_BY_NAME = {metric.name: metric for metric in QC_METRICS}
+
+# the order reasons are reported in (the verdict's order before the registry existed)
+_VERDICT_ORDER = (
+    "trace_coverage", "trace_span", "grid_residue", "off_trace_ink", "noise", "image_noise", "beats_found",
+    "heart_rate_bpm", "calibration_pulse_height_px", "clipping",
+)
+
+
+def verdict(m: dict[str, float]) -> list[str]:
+    """Reasons the lead fails QC (empty list = passed): each metric of `QC_METRICS` judges itself."""
+    ordered = [QC_METRIC_BY_NAME[name] for name in _VERDICT_ORDER]
+    ordered += [metric for metric in QC_METRICS if metric.name not in _VERDICT_ORDER]
+    return [reason for metric in ordered if (reason := metric.failure(m)) is not None]
