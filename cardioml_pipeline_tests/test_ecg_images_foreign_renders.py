@@ -138,3 +138,48 @@ def test_an_upside_down_or_mirrored_scan_runs_backwards_in_its_metric():
     assert process_lead_image(image).qc_metrics["time_reversal"] < 1.0
     for turned in (cv2.rotate(image, cv2.ROTATE_180), cv2.flip(image, 1)):
         assert process_lead_image(turned).qc_metrics["time_reversal"] > MAX_REVERSAL
+
+
+def _thin_pen_strip(dpi: float, seconds: float = 8.0, supersample: int = 4):
+    """A strip drawn here as plotting software draws it: a 1-px anti-aliased black pen (drawn 4x larger
+    and averaged down) on a pink grid with red major lines, narrow QRS complexes (40 ms up and down,
+    1.2 mV) and T waves."""
+    t = np.arange(int(seconds * FS)) / FS
+    phase = (t + 0.37) % 0.9
+    qrs = np.clip(1.0 - np.abs(phase - 0.3) / 0.02, 0.0, None) * 1.2
+    s_wave = -0.3 * np.clip(1.0 - np.abs(phase - 0.335) / 0.015, 0.0, None)
+    t_wave = 0.25 * np.exp(-(((phase - 0.55) / 0.05) ** 2))
+    truth = (qrs + s_wave + t_wave).astype(np.float32)
+    ppm = dpi / 25.4
+    k = supersample
+    height, width = int(40 * ppm), int(seconds * 25 * ppm) + 20
+    canvas = np.full((height * k, width * k, 3), 255, np.uint8)
+    for mm in range(int(width / ppm) + 1):
+        colour = (120, 120, 240) if mm % 5 == 0 else (215, 215, 250)
+        cv2.line(canvas, (round(mm * ppm * k), 0), (round(mm * ppm * k), height * k), colour, k // 2)
+    for mm in range(int(height / ppm) + 1):
+        colour = (120, 120, 240) if mm % 5 == 0 else (215, 215, 250)
+        cv2.line(canvas, (0, round(mm * ppm * k)), (width * k, round(mm * ppm * k)), colour, k // 2)
+    x = (10 + t * 25 * ppm) * k
+    y = (0.7 * height - truth * 10 * ppm) * k
+    points = np.round(np.stack([x, y], 1) * 16).astype(np.int32)  # 4 fractional bits
+    cv2.polylines(canvas, [points], False, (0, 0, 0), thickness=k, lineType=cv2.LINE_AA, shift=4)
+    return cv2.resize(canvas, (width, height), interpolation=cv2.INTER_AREA), truth, ppm
+
+
+@pytest.mark.parametrize("dpi", [125, 150])
+def test_steep_strokes_keep_their_timing_at_low_resolution(dpi):
+    """At 125-150 dpi a column spans 3-4 samples and a QRS stroke crosses it in one column: the value
+    at the column's centre is where the stroke crosses it, not the stroke's top (which widened every
+    QRS by a column on each side: 5-9 dB on clean 100 dpi strips)."""
+    image, truth, ppm = _thin_pen_strip(dpi)
+    out = process_lead_image(image, default_px_per_mm=ppm)
+    assert out.signal_mv.size > 6 * FS
+    r, snr, _ = signal_agreement(truth, out.signal_mv, FS)
+    # the QRS is as narrow as drawn: its width at half height within a column of the truth's
+    half = out.signal_mv > 0.6
+    widths = np.diff(np.flatnonzero(np.diff(half.astype(np.int8)) != 0))[::2] / FS
+    column_s = 1 / (25 * ppm)
+    assert widths.size >= 6
+    assert abs(float(np.median(widths)) - 0.02) <= column_s, (widths, column_s)
+    assert snr >= 11.0, snr  # before: 7.0 and 8.5 dB

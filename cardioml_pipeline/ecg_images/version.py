@@ -4,4 +4,4 @@ put it in the assets' code version) does not import OpenCV and the processing co
 Bump it whenever processing can change a result: every image is then processed again on the next run.
 """
 
-PROCESSING_VERSION = "1.3.0"  # 1.3.0: colour-independent ink map (grid unmixing), line-aware hysteresis
+PROCESSING_VERSION = "1.4.0"  # 1.4.0: steep strokes of thin pens read where they cross the column centre; QC metrics declared once, three more in the index
