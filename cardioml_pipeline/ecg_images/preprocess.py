@@ -41,6 +41,8 @@ The result (`Prepared`) carries the binary ink mask, the calibration and the dia
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import math
 from dataclasses import dataclass, field
@@ -654,15 +656,35 @@ def binarize_score(
     return mask, dark, (labels, stats, keep)
 
 
+def scaled_grid(grid: GridEstimate, factor: float) -> GridEstimate:
+    """The same grid on the image resized `factor` times (pixel centres map as cv2.resize maps them)."""
+    if not grid.found:
+        return dataclasses.replace(grid)
+    return dataclasses.replace(
+        grid,
+        px_per_mm_x=grid.px_per_mm_x * factor,
+        px_per_mm_y=grid.px_per_mm_y * factor,
+        phase_x=(grid.phase_x + 0.5) * factor - 0.5,
+        phase_y=(grid.phase_y + 0.5) * factor - 0.5,
+    )
+
+
 def prepare_image(
-    image: np.ndarray, default_px_per_mm: float | None = None, bridge_lines: bool = False, deskew: bool = True, unmix: bool = True
+    image: np.ndarray,
+    default_px_per_mm: float | None = None,
+    bridge_lines: bool = False,
+    deskew: bool = True,
+    unmix: bool = True,
+    known_grid: GridEstimate | None = None,
 ) -> Prepared:
     """Normalize, calibrate, deskew and binarize one lead image (module docstring). `bridge_lines`:
     close the gaps a grid line cuts in a faint trace (the second try for an image whose trace was
     not found: it costs a little accuracy where it is not needed). `deskew=False`: take the image as
     square to the page (the retry when a skew found on a short strip was wrong). `unmix=False`: no
     grid colours (the last retry, when the lattice read wrong colours): the grid is subtracted by
-    geometry only."""
+    geometry only. `known_grid`: the grid as already measured on this image at another scale (see
+    `scaled_grid`), used as it is: a lattice re-measured on an enlarged image is less reliable than
+    the original's (interpolation blurs a 1-px line into a wave the comb can misread)."""
     bgr = to_bgr_uint8(image)
     h, w = bgr.shape[:2]
     if h < MIN_SIZE[0] or w < MIN_SIZE[1]:
@@ -678,16 +700,20 @@ def prepare_image(
     k = 15 if min(h, w) >= 60 else 7
     d_luma = _darkness(luma, k)
     d3 = channel_darkness(bgr, k)
-    view = _grid_view(d_luma)
-    grid = estimate_grid(d_luma, view)
+    if known_grid is not None:
+        grid = dataclasses.replace(known_grid)
+    else:
+        view = _grid_view(d_luma)
+        grid = estimate_grid(d_luma, view)
     if not deskew:
         grid.skew_deg = 0.0
     if grid.found and abs(grid.skew_deg) > 0.05:
         # the grid view is all the luma darkness is still needed for, and only its row and column
         # means are: nearest-neighbour sampling is as good there, and 3x cheaper
-        view = _rotate(view, -grid.skew_deg, cv2.INTER_NEAREST)
+        if known_grid is None:
+            view = _rotate(view, -grid.skew_deg, cv2.INTER_NEAREST)
         d3 = _rotate(d3, -grid.skew_deg)
-    if grid.found:
+    if grid.found and known_grid is None:
         grid = _finish_grid(grid, view, is_grid_view=True)
     ppm = grid.px_per_mm_x if grid.found else default_px_per_mm
     references = grid_colours(d3, grid) if unmix else []
