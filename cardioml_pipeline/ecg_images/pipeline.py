@@ -108,13 +108,15 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
         enlarged_default = default_px_per_mm and default_px_per_mm * f
         grid = scaled_grid(prep.grid, f)
         fine = prepare_image(enlarged, enlarged_default, known_grid=grid)
+        judged = None
         if prep.ink.any() and fine.ink.shape == enlarged.shape[:2]:
-            # only the ink found at the source's own scale, drawn finer: interpolation turns grid
-            # line ends and noise specks into blobs the enlarged binarization would keep
+            # QC judges only the ink found at the source's own scale, drawn finer: interpolation
+            # turns grid line ends and noise specks into blobs the enlarged binarization keeps (the
+            # trace itself is followed on all of it: the enlarged image also closes the gaps a
+            # faint trace has at the source's scale)
             near_source_ink = cv2.dilate(cv2.resize(prep.ink, enlarged.shape[1::-1], interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
-            fine.ink = cv2.bitwise_and(fine.ink, near_source_ink)
-            fine.components = None
-        result = _process_prepared(enlarged, enlarged_default, fine, known_grid=grid)
+            judged = cv2.bitwise_and(fine.ink, near_source_ink)
+        result = _process_prepared(enlarged, enlarged_default, fine, known_grid=grid, judged_ink=judged)
         if result.signal_mv.size and prep.ink_darkness > 0:
             # the paper's noise as the source shows it (interpolation invents grey levels between
             # a dense grid's lines and the paper)
@@ -143,7 +145,10 @@ def _at_source_scale(result: ProcessedLead, factor: int, shape: tuple[int, int] 
     return result
 
 
-def _process_prepared(image: np.ndarray, default_px_per_mm: float | None, prep, known_grid=None) -> ProcessedLead:
+def _process_prepared(image: np.ndarray, default_px_per_mm: float | None, prep, known_grid=None, judged_ink: np.ndarray | None = None) -> ProcessedLead:
+    """`process_lead_image` on an image already prepared. `known_grid`: passed on to the retries'
+    `prepare_image`. `judged_ink`: the ink QC's off-trace and grid-residue fractions are measured on
+    (default: all the ink)."""
     default_ppm = float(default_px_per_mm) if default_px_per_mm else DEFAULT_PX_PER_MM
     if prep.too_small:
         return _failed(prep.bgr, f"image too small ({prep.bgr.shape[0]}x{prep.bgr.shape[1]} px)", default_ppm, "default")
@@ -170,6 +175,7 @@ def _process_prepared(image: np.ndarray, default_px_per_mm: float | None, prep, 
             retry = prepare_image(image, default_px_per_mm, known_grid=known_grid, **options)
             if retry.ink.any() and (found := trace_columns(retry.ink, ppx, retry.components)) is not None:
                 prep, ink = retry, retry.ink
+                judged_ink = None
                 g = prep.grid
                 metrics.update(skew_deg=float(g.skew_deg))
                 break
@@ -212,8 +218,9 @@ def _process_prepared(image: np.ndarray, default_px_per_mm: float | None, prep, 
     tops, bottoms = trace.top[found_cols], trace.bottom[found_cols]
     # judged within the trace's columns: a pulse, a lead name or a neighbour's mark beside the trace
     # is not grid left over, nor noise on the trace
-    span_ink = np.zeros_like(ink)
-    span_ink[:, x0 : x1 + 1] = ink[:, x0 : x1 + 1]
+    judged = ink if judged_ink is None else judged_ink
+    span_ink = np.zeros_like(judged)
+    span_ink[:, x0 : x1 + 1] = judged[:, x0 : x1 + 1]
     residue, off = Q.off_trace_fractions(
         span_ink, trace, (g.phase_x, g.phase_y) if g.found else None, (ppx, ppy) if g.found else None
     )
