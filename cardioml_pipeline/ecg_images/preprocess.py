@@ -91,6 +91,19 @@ def percentile(a: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
     return low + (np.take(part, hi, axis=axis) - low) * (pos - lo)
 
 
+def percentiles(a: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """`percentile` of a 1-D array at several q from a single `np.partition`."""
+    a = np.asarray(a).ravel()
+    n = a.size
+    spots = []
+    for q in qs:
+        pos = q / 100.0 * (n - 1)
+        lo = int(math.floor(pos))
+        spots.append((lo, min(lo + 1, n - 1), pos - lo))
+    part = np.partition(a, sorted({k for lo, hi, _ in spots for k in (lo, hi)}))
+    return [float(part[lo] + (part[hi] - part[lo]) * frac) for lo, hi, frac in spots]
+
+
 def to_bgr_uint8(image: np.ndarray) -> np.ndarray:
     """Any supported image array -> contiguous uint8 BGR. ValueError for arrays that are not images."""
     if not isinstance(image, np.ndarray):
@@ -186,11 +199,18 @@ def _refine(ac: np.ndarray, lag: float, n_valid: int) -> float:
     return est
 
 
+@functools.lru_cache(maxsize=64)
+def _hanning(n: int) -> np.ndarray:
+    window = np.hanning(n).astype(np.float32)
+    window.flags.writeable = False  # shared between calls
+    return window
+
+
 def _power_spectrum(hp: np.ndarray) -> tuple[np.ndarray, float]:
     """Mean power spectrum of the rows of `hp` (zero-padded), and its frequency step (cycles/px)."""
     n = hp.shape[1]
     nfft = max(4096, 1 << int(math.ceil(math.log2(4 * n))))
-    win = np.hanning(n).astype(np.float32)
+    win = _hanning(n)
     spec = np.fft.rfft((hp - hp.mean(axis=1, keepdims=True)) * win, nfft, axis=1)
     return (np.abs(spec) ** 2).mean(axis=0), 1.0 / nfft
 
@@ -516,6 +536,16 @@ def channel_darkness(bgr: np.ndarray, k: int) -> np.ndarray:
     return cv2.merge([_darkness(c, k) for c in cv2.split(bgr)])
 
 
+def _percentile_down_columns(rows: np.ndarray, q: float) -> np.ndarray:
+    """`np.percentile(rows, q, axis=0)` (the same values) by one sort along the first axis: for a few
+    dozen rows that is ~15x faster than numpy's partition-based percentile along a strided axis."""
+    ordered = np.sort(rows, axis=0)
+    pos = q / 100.0 * (rows.shape[0] - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, rows.shape[0] - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
 def grid_colours(d3: np.ndarray, grid: GridEstimate) -> list[np.ndarray]:
     """Darkness vectors of the major and minor grid lines, read where the lattice says the vertical
     lines are: per column, the median over rows (the trace covers a minority of the rows of any
@@ -531,7 +561,7 @@ def grid_colours(d3: np.ndarray, grid: GridEstimate) -> list[np.ndarray]:
     # partly covers are mixtures of it and the paper, and score <= 0 against it, `trace_score`), and
     # after a rotation by interpolation (the scanner's or the deskew's) only some rows of a 1-px line
     # keep the full colour; the trace crosses a column in a few rows only
-    colmed = np.percentile(rows, 90, axis=0) if rows.shape[0] > 1 else rows[0]
+    colmed = _percentile_down_columns(rows, 90) if rows.shape[0] > 1 else rows[0]
     strength = colmed.sum(axis=1)
     pitch = float(grid.px_per_mm_x)
     k = np.arange(math.floor(-grid.phase_x / pitch), math.ceil((w - grid.phase_x) / pitch) + 1)
@@ -725,7 +755,8 @@ def prepare_image(
     # the paper's noise, on the darkness along the trace colour, from its lightest pixels (the 10th
     # to 30th percentiles: paper, even where dense grid lines cover half of a strip)
     paper = cv2.transform(np.ascontiguousarray(d3[::3, ::3]), (trace_colour / float(trace_colour @ trace_colour))[None, :].astype(np.float32)).ravel()
-    sigma = float(percentile(paper, 30) - percentile(paper, 10)) / 0.7572
+    p10, p30 = percentiles(paper, (10, 30))
+    sigma = float(p30 - p10) / 0.7572
     ink, dark, components = binarize_score(score, ppm, sigma, remove_lines=len(chromatic) < len(references) or (not unmix and grid.found), bridge_lines=bridge_lines and bool(references))
     noise = sigma
     return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=noise)
