@@ -62,12 +62,36 @@ def _zero_phase_band_pass(x: np.ndarray, fs: int) -> np.ndarray:
     return backward[::-1][edge:-edge]
 
 
+CLOSE_BEATS_S = 0.36  # two QRS candidates this close (above 167 bpm) ...
+MINOR_DEFLECTION = 0.5  # ... where one deflects less than half as far as the other: the lesser is a T wave or a notch
+
+
+def _drop_close_minor_peaks(peaks: np.ndarray, size: np.ndarray, fs: int) -> np.ndarray:
+    """In the spirit of Pan-Tompkins' T-wave rule, both ways: of two beats closer than
+    `CLOSE_BEATS_S`, one whose deflection (`size`: |signal - median| at the beat) is below
+    `MINOR_DEFLECTION` of the other's is not a beat of its own."""
+    if peaks.size < 2:
+        return peaks
+    keep = list(peaks[:1])
+    for p in peaks[1:]:
+        q = keep[-1]
+        if p - q < CLOSE_BEATS_S * fs:
+            if size[p] < MINOR_DEFLECTION * size[q]:
+                continue
+            if size[q] < MINOR_DEFLECTION * size[p]:
+                keep[-1] = p
+                continue
+        keep.append(p)
+    return np.asarray(keep, dtype=peaks.dtype)
+
+
 def detect_beats(sig: np.ndarray, fs: int) -> np.ndarray:
     """Sample indices of QRS complexes (either polarity).
 
     Band-pass 5-30 Hz, absolute derivative, 80 ms moving average; peaks at least 240 ms apart (up to
     250 bpm) above both 30 % of the 99th percentile of that envelope and an absolute slope floor, so
-    P and T waves, a flat line or fibrillatory waves are not counted as beats."""
+    P and T waves, a flat line or fibrillatory waves are not counted as beats; of two candidates
+    closer than 360 ms the one deflecting less than half as far is dropped (`_drop_close_minor_peaks`)."""
     x = np.asarray(sig, dtype=np.float64)
     if x.size < int(0.6 * fs) or not np.all(np.isfinite(x)):
         return np.zeros(0, int)
@@ -90,7 +114,8 @@ def detect_beats(sig: np.ndarray, fs: int) -> np.ndarray:
     deviation = np.abs(x - np.median(x))
     padded = np.concatenate((np.full(half, -np.inf), deviation, np.full(half, -np.inf)))
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)[peaks]
-    return np.unique((peaks - half + np.argmax(windows, axis=1)).astype(int))
+    beats = np.unique((peaks - half + np.argmax(windows, axis=1)).astype(int))
+    return _drop_close_minor_peaks(beats, deviation, fs)
 
 
 MAX_REVERSAL = 3.0  # median-beat ratio (before / after the QRS) above which the trace likely runs backwards
