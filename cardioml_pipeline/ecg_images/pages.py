@@ -189,7 +189,7 @@ def _has_quarter_separators(ink: np.ndarray, baselines: list[int], rows: int, x0
     marks = 0
     for quarter in (0.25, 0.75):
         x = int(round(x0 + quarter * width))
-        half = max(1, int(round(0.5 * ppx)))
+        half = max(1, int(round(1.5 * ppx)))  # the span's ends are known to about a millimetre
         for i in range(rows):
             top, bottom = _row_band(baselines, i, ink.shape[0])
             window = ink[top:bottom, max(0, x - half) : x + half + 1]

@@ -4,4 +4,4 @@ put it in the assets' code version) does not import OpenCV and the processing co
 Bump it whenever processing can change a result: every image is then processed again on the next run.
 """
 
-PROCESSING_VERSION = "1.3.0"  # 1.3.0: colour-independent ink map (grid unmixing), line-aware hysteresis
+PROCESSING_VERSION = "1.3.0-pages.1"  # -pages.1: whole pages; signal files name their source (source_path, start_s, duration_s, is_rhythm_strip). 1.3.0: colour-independent ink map (grid unmixing), line-aware hysteresis
