@@ -191,3 +191,32 @@ def test_ecg_image_kit_6x2_page_boxes_match_the_kits():
         xs = [corner[1] for corner in entry["lead_bounding_box"].values()]
         assert box.y0 <= (min(ys) + max(ys)) / 2 <= box.y1, box
         assert box.x0 <= (min(xs) + max(xs)) / 2 <= box.x1, box
+
+
+def test_dagster_run_page_checks_views_and_features(demo_copy, tmp_path, signals):
+    from cardioml_pipeline_tests.conftest import check_results, failed_steps, query, run_pipeline
+
+    images = demo_copy / "ECG_Images"
+    page, _ = render_page(signals, layout="3x4+1", dpi=100)
+    _write(images / "Patient_1001.png", page)
+    _write(images / "Patient_1002.png", render_lead(signals["II"], FS, RenderSpec(dpi=100)))  # a strip named as a page
+    import dagster as dg
+
+    warehouse = tmp_path / "w.duckdb"
+    # the page through the image stage into the lead features, and what those need upstream
+    selection = dg.AssetSelection.assets(dg.AssetKey(["features", "ecg_lead_features"])).upstream()
+    result = run_pipeline(demo_copy, warehouse, selection=selection)
+    assert failed_steps(result) == {}
+    checks = check_results(result)
+    assert not checks[("images/ecg_images", "page_layout_found")].passed  # Patient_1002.png was not placed
+    assert checks[("images/ecg_images", "page_leads_complete")].passed
+    assert checks[("images/ecg_images", "page_calibration_agreement")].passed
+    assert checks[("images/ecg_signals", "signals_match_index")].passed
+    rows = query(
+        warehouse,
+        "SELECT lead, start_s, duration_s, is_rhythm_strip, source_path FROM staging.ecg_signals WHERE file_number = 1001 AND lead = 'II' ORDER BY is_rhythm_strip",
+    )
+    assert [(r[0], r[3], r[4]) for r in rows] == [("II", False, "Patient_1001.png"), ("II", True, "Patient_1001.png")]
+    assert rows[0][1] == 0.0 and rows[0][2] == pytest.approx(2.5, abs=0.15) and rows[1][2] == 10.0
+    # features take the longest segment of a lead: lead II's 10 s rhythm strip
+    assert query(warehouse, "SELECT duration_s FROM features.ecg_lead_features WHERE file_number = 1001 AND lead = 'II'")[0][0] > 9.0

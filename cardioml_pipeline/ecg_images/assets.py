@@ -11,6 +11,7 @@ from pydantic import Field
 from cardioml_pipeline.clinical.assets import WRITER_POOL, staging_key
 from cardioml_pipeline.ecg_images.gallery import write_gallery
 from cardioml_pipeline.ecg_images.index import INDEX_SCHEMA, SIGNAL_SCHEMA, ArtifactLayout
+from cardioml_pipeline.ecg_images.page_qc import MAX_CALIBRATION_SPREAD, MIN_LAYOUT_CONFIDENCE, page_summary
 from cardioml_pipeline.ecg_images.processing import processing_version, run_image_stage
 from cardioml_pipeline.metadata import PREVIEW_ROWS, column_schema, markdown_table, row_examples
 from cardioml_pipeline.resources import ArtifactStoreResource, DatasetResource, WarehouseResource
@@ -109,6 +110,7 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
                 **row_examples(rejected.select("source_path", "reject_reason"), EXAMPLES),
             },
         ),
+        *page_checks(index),
         dg.AssetCheckResult(
             asset_key=IMAGES_KEY,
             check_name="complete_12_lead_sets",
@@ -116,6 +118,52 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
             severity=dg.AssetCheckSeverity.WARN,
             description="every patient with images has all 12 leads processed",
             metadata={"patients_with_images": leads.height, "patients_incomplete": incomplete.height},
+        ),
+    ]
+
+
+def page_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    """Page-level QC of whole 12-lead pages (`page_qc.page_summary`): layout found with confidence,
+    every lead found, the leads' calibrations agree. Pass trivially when there are no pages."""
+    pages = page_summary(index)
+    unplaced = pages.filter(pl.col("page_layout").is_null() | (pl.col("page_layout_confidence") < MIN_LAYOUT_CONFIDENCE))
+    incomplete = pages.filter(pl.col("page_layout").is_not_null() & (pl.col("leads_missing").list.len() > 0))
+    disagreeing = pages.filter(pl.col("calibration_spread") > MAX_CALIBRATION_SPREAD)
+    return [
+        dg.AssetCheckResult(
+            asset_key=IMAGES_KEY,
+            check_name="page_layout_found",
+            passed=unplaced.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"every whole page's layout (3x4, 6x2, 12x1) placed with confidence >= {MIN_LAYOUT_CONFIDENCE}",
+            metadata={
+                "pages": pages.height,
+                "pages_not_placed": unplaced.height,
+                **row_examples(unplaced.select("page_path", "page_layout", "page_layout_confidence", "page_reject_reason"), EXAMPLES),
+            },
+        ),
+        dg.AssetCheckResult(
+            asset_key=IMAGES_KEY,
+            check_name="page_leads_complete",
+            passed=incomplete.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description="every placed page gave all 12 leads a digitized segment",
+            metadata={
+                "pages_incomplete": incomplete.height,
+                **row_examples(incomplete.select("page_path", "page_layout", pl.col("leads_missing").list.join(", ")), EXAMPLES),
+            },
+        ),
+        dg.AssetCheckResult(
+            asset_key=IMAGES_KEY,
+            check_name="page_calibration_agreement",
+            passed=disagreeing.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"the leads of one page agree on its scale (px/mm within {MAX_CALIBRATION_SPREAD:.0%})",
+            metadata={
+                "pages_disagreeing": disagreeing.height,
+                "max_spread": float(pages["calibration_spread"].max() or 0.0) if pages.height else 0.0,
+                **row_examples(disagreeing.select("page_path", "calibration_spread"), EXAMPLES),
+            },
         ),
     ]
 
@@ -136,13 +184,16 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
             group_name="images",
             kinds={"parquet"},
             code_version=processing_version(),
-            description="`staging.ecg_signals`: one row per (file_number, lead): the digitized trace in mV at 500 Hz with its calibration source and QC verdict. One Parquet file per patient.",
+            description="`staging.ecg_signals`: one row per digitized lead segment: (file_number, lead) for a per-lead image; a whole page gives one per segment (lead II twice on a 3x4 + II page), told apart by source_path, start_s, duration_s and is_rhythm_strip. The trace in mV at 500 Hz with its calibration source and QC verdict. One Parquet file per patient.",
         ),
     ],
     check_specs=[
         dg.AssetCheckSpec("qc_verdicts", asset=IMAGES_KEY),
         dg.AssetCheckSpec("rejected_files", asset=IMAGES_KEY),
         dg.AssetCheckSpec("complete_12_lead_sets", asset=IMAGES_KEY),
+        dg.AssetCheckSpec("page_layout_found", asset=IMAGES_KEY),
+        dg.AssetCheckSpec("page_leads_complete", asset=IMAGES_KEY),
+        dg.AssetCheckSpec("page_calibration_agreement", asset=IMAGES_KEY),
         dg.AssetCheckSpec("signals_match_index", asset=SIGNALS_KEY),
     ],
     pool=WRITER_POOL,
@@ -235,6 +286,10 @@ def ecg_image_stage(
                 "qc_reasons": "qc_reasons",
                 "source_sha256": "source_sha256",
                 "processing_version": "processing_version",
+                "source_path": "source_path",
+                "start_s": "start_s",
+                "duration_s": "duration_s",
+                "is_rhythm_strip": "is_rhythm_strip",
             }.items()
         }
     )
