@@ -220,3 +220,43 @@ def test_dagster_run_page_checks_views_and_features(demo_copy, tmp_path, signals
     assert rows[0][1] == 0.0 and rows[0][2] == pytest.approx(2.5, abs=0.15) and rows[1][2] == 10.0
     # features take the longest segment of a lead: lead II's 10 s rhythm strip
     assert query(warehouse, "SELECT duration_s FROM features.ecg_lead_features WHERE file_number = 1001 AND lead = 'II'")[0][0] > 9.0
+
+
+def test_cli_demo_data_pages_writes_pages_with_their_signals(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "cardioml_pipeline.cli", "demo-data", "--patients", "2", "--pages", "--out", str(out), "--workers", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (out / "ECG_Images").iterdir()) == ["Patient_1001.png", "Patient_1002.png"]
+    segments = pl.read_parquet(out / "demo_truth" / "pages" / "patient_1001.parquet")
+    assert segments.height == 13 and segments["page_layout"].unique().to_list() == ["3x4+1"]
+    truth = pl.read_parquet(out / "demo_truth" / "signals" / "patient_1001.parquet")
+    signals = {row["lead"]: np.asarray(row["signal_mv"]) for row in truth.iter_rows(named=True)}
+    assert all(s.size == 5000 for s in signals.values())
+    # the page digitizes back to the signals it was drawn from
+    index = run_image_stage(out / "ECG_Images", tmp_path / "artifacts", {1001, 1002}, workers=1)[0].collect()
+    assert index.filter(pl.col("source_path") == "Patient_1001.png").height == 13
+    stored = read_patient_signals(ArtifactLayout(tmp_path / "artifacts"), 1001)
+    snrs = []
+    for seg in segments.iter_rows(named=True):
+        got = stored.filter((pl.col("lead") == seg["lead"]) & (pl.col("is_rhythm_strip") == seg["is_rhythm_strip"]))
+        if got.height:
+            snrs.append(signal_agreement(signals[seg["lead"]][seg["start_sample"] : seg["end_sample"]], np.asarray(got["signal_mv"][0]), FS)[1])
+    assert len(snrs) == 13 and np.median(snrs) >= 12.0, snrs
+
+
+def test_cli_demo_data_rejects_an_unknown_page_layout(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cardioml_pipeline.cli", "demo-data", "--patients", "1", "--pages", "9x9", "--out", str(tmp_path / "d")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and "unknown page layout '9x9'" in done.stderr
+    assert not (tmp_path / "d").exists()
