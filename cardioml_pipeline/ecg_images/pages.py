@@ -31,7 +31,7 @@ MIN_ROW_COVERAGE = 0.25  # a trace row has ink in at least this share of the ink
 ROW_COVERAGE_OF_BEST = 0.6  # ... and at least this share of the best-covered row's
 MIN_ROW_GAP_MM = 8.0  # two trace rows' baselines are at least this far apart
 MIN_CONFIDENCE = 0.6  # below this a layout is not trusted (page-level QC)
-COLUMN_INSET_MM = 0.6  # crops stop short of a column boundary: the separator marks printed there
+COLUMN_INSET_MM = 1.0  # crops stop short of a column boundary: the separator marks printed there
 RHYTHM_LEADS = {1: ("II",), 2: ("V1", "II"), 3: ("V1", "II", "V5")}  # the usual rhythm strips, top to bottom
 LEADS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 LEADS_6X2 = (("I", "V1"), ("II", "V2"), ("III", "V3"), ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6"))
@@ -221,19 +221,45 @@ def residual_skew(ink: np.ndarray, max_deg: float = 12.0) -> float:
     return -best  # warpAffine turns by +angle to level the rows: the page is skewed by -angle
 
 
+LAYOUT_SHORT_SIDE = 850  # the layout is found on the page scaled down to about this short side (a
+# letter page at ~100 dpi): rows and columns are millimetres wide, and a 200-300 dpi page costs 4-9x
+# more to read at full size than the layout needs
+
+
 def detect_layout(image: np.ndarray, default_px_per_mm: float | None = None) -> tuple[np.ndarray, PageLayout]:
-    """The deskewed page (BGR) and its layout: lead boxes in that page's pixels."""
+    """The deskewed page (BGR, full size) and its layout: lead boxes in that page's pixels."""
+    bgr = to_bgr_uint8(image)
+    full_h, full_w = bgr.shape[:2]
+    scale = max(1, min(full_h, full_w) // LAYOUT_SHORT_SIDE)
+    small = cv2.resize(bgr, (full_w // scale, full_h // scale), interpolation=cv2.INTER_AREA) if scale > 1 else bgr
+    result = _detect_layout(small, default_px_per_mm / scale if default_px_per_mm else None)
+    page = deskew(bgr, result.skew_deg)
+    if scale > 1:
+        def up(v: int, limit: int, small_limit: int) -> int:
+            return limit if v >= small_limit else min(limit, v * scale)
+
+        sh, sw = small.shape[:2]
+        result.boxes = [
+            LeadBox(b.lead, up(b.x0, full_w, sw), up(b.y0, full_h, sh), up(b.x1, full_w, sw), up(b.y1, full_h, sh), b.start_s, b.duration_s, b.is_rhythm_strip, b.lead_name_source)
+            for b in result.boxes
+        ]
+        result.baselines = [y * scale for y in result.baselines]
+        result.trace_x = (result.trace_x[0] * scale, result.trace_x[1] * scale) if result.trace_x else None
+        result.px_per_mm = result.px_per_mm * scale if result.px_per_mm else None
+    return page, result
+
+
+def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLayout:
     prep = prepare_image(image, default_px_per_mm)
     skew = float(prep.grid.skew_deg) if prep.grid.found else 0.0
     if prep.too_small or prep.blank or not prep.ink.any():
-        return deskew(image, skew), PageLayout(None, skew_deg=skew, reject_reason="page layout not found: blank page (no trace ink)")
+        return PageLayout(None, skew_deg=skew, reject_reason="page layout not found: blank page (no trace ink)")
     ink = _without_rulings(prep.ink)
     extra = residual_skew(ink)
     if abs(extra) >= 0.2:  # the grid's angle left the rows sloping (or it had none): level them
         skew += extra
         prep = prepare_image(deskew(image, skew), default_px_per_mm, deskew=False)
         ink = _without_rulings(prep.ink)
-    page = deskew(image, skew)
     result = PageLayout(None, skew_deg=skew)
     h, w = prep.ink.shape
     if prep.grid.found:
@@ -246,11 +272,11 @@ def detect_layout(image: np.ndarray, default_px_per_mm: float | None = None) -> 
     if len(baselines) < 3:
         what = "a single trace row (one lead strip named as a page?)" if len(baselines) == 1 else f"{len(baselines)} trace rows"
         result.reject_reason = f"page layout not found: {what}; expected 3-6 (3x4), 7 (6x2) or 12-13 (12x1) rows"
-        return page, result
+        return result
     placed = layout_for_rows(len(baselines))
     if placed is None:
         result.reject_reason = f"page layout not found: {len(baselines)} trace rows; expected 3-6 (3x4), 7 (6x2) or 12-13 (12x1) rows"
-        return page, result
+        return result
     name, grid, rhythm = placed
 
     # the 10 s span: from the full-width rows (the rhythm strips, else every row), pulses excluded
@@ -260,7 +286,7 @@ def detect_layout(image: np.ndarray, default_px_per_mm: float | None = None) -> 
     spans = [s for i in range(len(baselines)) if (s := _trace_span(ink, *bands[i], ppx, ppy)) is not None]
     if not spans:
         result.reject_reason = "page layout not found: no trace in the rows found"
-        return page, result
+        return result
     x0 = int(np.median([s[0] for s in spans]))
     x1 = int(np.median([s[1] for s in spans]))
     if len(baselines) == 6 and not _has_quarter_separators(ink, baselines, 6, x0, x1, ppx, ppy):
@@ -296,7 +322,7 @@ def detect_layout(image: np.ndarray, default_px_per_mm: float | None = None) -> 
     for k, lead in enumerate(RHYTHM_LEADS.get(rhythm, ())):
         y0, y1 = bands[n_grid_rows + k]
         result.boxes.append(LeadBox(lead, 0, y0, w, y1, 0.0, RECORD_S, True))
-    return page, result
+    return result
 
 
 @dataclass
