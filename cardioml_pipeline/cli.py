@@ -20,6 +20,12 @@ def demo_data(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     out = Path(args.out)
+    if args.pages is not None:
+        from cardioml_pipeline.demo.pages import LAYOUTS
+
+        if args.pages not in LAYOUTS:
+            print(f"cardioml demo-data: unknown page layout {args.pages!r}: expected one of {', '.join(LAYOUTS)}", file=sys.stderr)
+            return 2
     try:
         summary = write_demo_dataset(out, patients=args.patients, seed=args.seed, error_rate=args.error_rate)
     except ValueError as error:
@@ -33,9 +39,19 @@ def demo_data(args: argparse.Namespace) -> int:
             if done == total or done % 50 == 0:
                 print(f"  rendering ECG images: {done}/{total} patients", flush=True)
 
-        summary |= write_demo_images(
-            out, generate_demo_patients(args.patients, args.seed), seed=args.seed, processed_style=args.processed_images, workers=args.workers, progress=progress
-        )
+        try:
+            summary |= write_demo_images(
+                out,
+                generate_demo_patients(args.patients, args.seed),
+                seed=args.seed,
+                processed_style=args.processed_images,
+                workers=args.workers,
+                progress=progress,
+                page_layout=args.pages,
+            )
+        except ValueError as error:
+            print(f"cardioml demo-data: {error}", file=sys.stderr)
+            return 2
     elapsed = time.perf_counter() - started
     print(f"demo dataset: {args.patients} patients (seed {args.seed}) written to {Path(args.out).resolve()} in {elapsed:.1f}s")
     for key, value in summary.items():
@@ -378,6 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--images", action=argparse.BooleanOptionalAction, default=True, help="render the 12 lead images per patient (default: yes)")
     demo.add_argument("--processed-images", action="store_true", help="write already-processed (binarized, grid-free) images like the published dataset instead of raw scans")
     demo.add_argument("--workers", type=int, default=None, help="processes for image rendering (default: every core)")
+    demo.add_argument(
+        "--pages",
+        nargs="?",
+        const="3x4+1",
+        default=None,
+        metavar="LAYOUT",
+        help="one whole 12-lead page per patient (ECG_Images/Patient_<n>.png) instead of 12 lead images: 3x4+1 (3x4 + a lead II rhythm strip, "
+        "the default), 3x4+0, 3x4+2, 3x4+3, 6x2+1 or 12x1+0; the signals drawn go to demo_truth/signals/, the segments to demo_truth/pages/",
+    )
     demo.add_argument(
         "--error-rate",
         type=float,

@@ -3,6 +3,11 @@ consistent with the patient's labels, in the dataset's layout (`ECG_Images/Patie
 
 The signal each image was drawn from is saved for evaluation only, outside ECG_Images/, in
 `demo_truth/signals/patient_<n>.parquet` (one row per lead: the signal and how it was rendered).
+
+With a page layout (`cardioml demo-data --pages`), each patient gets one whole 12-lead page instead,
+`ECG_Images/Patient_<n>.png` (3x4 + a lead II rhythm strip by default, `demo.pages`), drawn from a 10 s
+signal; `demo_truth/signals/` holds those signals and `demo_truth/pages/patient_<n>.parquet` one row
+per lead segment drawn (lead, start and end sample, rhythm strip or not, its box on the page).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import polars as pl
 from cardioml_pipeline.parallel import bounded_map
 
 TRUTH_DIR = "demo_truth/signals"
+PAGE_TRUTH_DIR = "demo_truth/pages"
 SIGNAL_FS = 500
 # Per-lead strips like a printed 12-lead ECG: 5 s, longer when the rate is slow, so that every
 # strip holds at least four beats (the published images are cropped to >= 4 beats).
@@ -42,16 +48,59 @@ class PatientImageTask:
     heart_rate_bpm: float | None
     seed: int
     processed_style: bool
+    page_layout: str | None = None  # a whole page in this layout instead of 12 lead images
 
 
 def patient_seed(seed: int, file_number: int) -> int:
     return zlib.crc32(f"{seed}:{file_number}".encode())
 
 
+def render_patient_page(task: PatientImageTask) -> int:
+    """Render and write one patient's whole page and its truth files; returns the bytes written."""
+    from cardioml_pipeline.demo.pages import render_page
+    from cardioml_pipeline.demo.synth import LEADS, synthesize_12_lead
+
+    out = Path(task.out_dir)
+    signals = synthesize_12_lead(list(task.findings), task.heart_rate_bpm, seed=task.seed, duration_s=10.0, fs=SIGNAL_FS)
+    rng = np.random.default_rng(task.seed)
+    dpi = int(rng.choice([100, 150, 200]))
+    grid_colour = str(rng.choice(["pink", "red", "grey"]))
+    rotation = float(rng.uniform(-1.5, 1.5))
+    page, segments = render_page(signals, SIGNAL_FS, layout=task.page_layout, dpi=dpi, grid_colour=grid_colour, rotation_deg=rotation, seed=task.seed)
+    page = (page // POSTERIZE_STEP * POSTERIZE_STEP + POSTERIZE_STEP // 2).astype(np.uint8)  # as the lead images (smaller PNGs)
+    ok, encoded = cv2.imencode(".png", page)
+    if not ok:
+        raise RuntimeError(f"could not encode the page of patient {task.file_number}")
+    (out / "ECG_Images" / f"Patient_{task.file_number}.png").write_bytes(encoded.tobytes())
+    spec = str({"page_layout": task.page_layout, "dpi": dpi, "grid_colour": grid_colour, "rotation_deg": rotation})
+    truth = pl.DataFrame(
+        [
+            {"file_number": task.file_number, "lead": lead, "sampling_rate_hz": SIGNAL_FS, "signal_mv": signals[lead].astype(np.float32).tolist(), "findings": list(task.findings), "render_spec": spec}
+            for lead in LEADS
+        ],
+        schema_overrides={"signal_mv": pl.List(pl.Float32), "sampling_rate_hz": pl.Int32},
+    )
+    truth.write_parquet(out / TRUTH_DIR / f"patient_{task.file_number}.parquet", compression="zstd")
+    pl.DataFrame(
+        [
+            {
+                "file_number": task.file_number, "lead": s.lead, "start_sample": s.start_sample, "end_sample": s.end_sample,
+                "start_s": s.start_sample / SIGNAL_FS, "duration_s": (s.end_sample - s.start_sample) / SIGNAL_FS, "is_rhythm_strip": s.is_rhythm_strip,
+                "box_x0": s.box[0], "box_y0": s.box[1], "box_x1": s.box[2], "box_y1": s.box[3], "page_layout": task.page_layout,
+            }
+            for s in segments
+        ]
+    ).write_parquet(out / PAGE_TRUTH_DIR / f"patient_{task.file_number}.parquet", compression="zstd")
+    return len(encoded)
+
+
 def render_patient(task: PatientImageTask) -> int:
     """Render and write one patient's 12 images and truth file; returns the bytes written."""
     from cardioml_pipeline.demo.render import random_render_spec, render_lead
     from cardioml_pipeline.demo.synth import LEADS, synthesize_12_lead
+
+    if task.page_layout is not None:
+        return render_patient_page(task)
 
     out = Path(task.out_dir)
     signals = synthesize_12_lead(list(task.findings), task.heart_rate_bpm, seed=task.seed, duration_s=strip_seconds(task.heart_rate_bpm), fs=SIGNAL_FS)
@@ -84,8 +133,17 @@ def render_patient(task: PatientImageTask) -> int:
     return written
 
 
-def write_demo_images(out_dir: Path, patients: pl.DataFrame, seed: int, processed_style: bool = False, workers: int | None = None, progress=None) -> dict:
-    """Write every patient's 12 lead images (in parallel over `workers` processes)."""
+def write_demo_images(
+    out_dir: Path, patients: pl.DataFrame, seed: int, processed_style: bool = False, workers: int | None = None, progress=None, page_layout: str | None = None
+) -> dict:
+    """Write every patient's 12 lead images, or one whole page each in `page_layout` (in parallel
+    over `workers` processes)."""
+    if page_layout is not None:
+        from cardioml_pipeline.demo.pages import LAYOUTS
+
+        if page_layout not in LAYOUTS:
+            raise ValueError(f"unknown page layout {page_layout!r}: expected one of {', '.join(LAYOUTS)}")
+        (out_dir / PAGE_TRUTH_DIR).mkdir(parents=True, exist_ok=True)
     (out_dir / "ECG_Images").mkdir(parents=True, exist_ok=True)
     (out_dir / TRUTH_DIR).mkdir(parents=True, exist_ok=True)
     tasks = [
@@ -96,6 +154,7 @@ def write_demo_images(out_dir: Path, patients: pl.DataFrame, seed: int, processe
             float(row["pulse_rate"]) if row.get("pulse_rate") is not None else None,
             patient_seed(seed, int(row["file_number"])),
             processed_style,
+            page_layout,
         )
         for row in patients.select("file_number", "findings", "pulse_rate").iter_rows(named=True)
     ]
@@ -105,4 +164,6 @@ def write_demo_images(out_dir: Path, patients: pl.DataFrame, seed: int, processe
         total_bytes += written
         if progress is not None:
             progress(done, len(tasks))
+    if page_layout is not None:
+        return {"pages": len(tasks), "page_layout": page_layout, "image_bytes": total_bytes}
     return {"images": len(tasks) * 12, "image_bytes": total_bytes, "processed_style": processed_style}

@@ -11,6 +11,7 @@ from pydantic import Field
 from cardioml_pipeline.clinical.assets import WRITER_POOL, staging_key
 from cardioml_pipeline.ecg_images.gallery import write_gallery
 from cardioml_pipeline.ecg_images.index import INDEX_DESCRIPTIONS, INDEX_SCHEMA, SIGNAL_DESCRIPTIONS, SIGNAL_SCHEMA, ArtifactLayout
+from cardioml_pipeline.ecg_images.page_qc import MAX_CALIBRATION_SPREAD, MIN_LAYOUT_CONFIDENCE, page_summary
 from cardioml_pipeline.ecg_images.qc import QC_METRICS
 from cardioml_pipeline.ecg_images.processing import processing_version, run_image_stage
 from cardioml_pipeline.metadata import PREVIEW_ROWS, column_schema, markdown_table, row_examples
@@ -85,6 +86,9 @@ CHECK_DESCRIPTIONS = {
     "a printed calibration pulse that agrees with the grid. Each failing image lists its reasons in qc_reasons.",
     "rejected_files": "Files that could not be processed (name, format, size, duplicates, unknown patient), each with a reject_reason.",
     "complete_12_lead_sets": "Every patient with images has all 12 leads processed.",
+    "page_layout_found": f"Every whole page's layout (3x4, 6x2, 12x1) placed with confidence >= {MIN_LAYOUT_CONFIDENCE}.",
+    "page_leads_complete": "Every placed page gave all 12 leads a digitized segment.",
+    "page_calibration_agreement": f"The leads of one page agree on its scale (px/mm within {MAX_CALIBRATION_SPREAD:.0%}).",
     "signals_match_index": "One signal per processed image, from the same source bytes.",
 }
 
@@ -127,6 +131,7 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
                 **row_examples(rejected.select("source_path", "reject_reason"), EXAMPLES),
             },
         ),
+        *page_checks(index),
         dg.AssetCheckResult(
             asset_key=IMAGES_KEY,
             check_name="complete_12_lead_sets",
@@ -134,6 +139,52 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
             severity=dg.AssetCheckSeverity.WARN,
             description=CHECK_DESCRIPTIONS["complete_12_lead_sets"],
             metadata={"patients_with_images": leads.height, "patients_incomplete": incomplete.height},
+        ),
+    ]
+
+
+def page_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
+    """Page-level QC of whole 12-lead pages (`page_qc.page_summary`): layout found with confidence,
+    every lead found, the leads' calibrations agree. Pass trivially when there are no pages."""
+    pages = page_summary(index)
+    unplaced = pages.filter(pl.col("page_layout").is_null() | (pl.col("page_layout_confidence") < MIN_LAYOUT_CONFIDENCE))
+    incomplete = pages.filter(pl.col("page_layout").is_not_null() & (pl.col("leads_missing").list.len() > 0))
+    disagreeing = pages.filter(pl.col("calibration_spread") > MAX_CALIBRATION_SPREAD)
+    return [
+        dg.AssetCheckResult(
+            asset_key=IMAGES_KEY,
+            check_name="page_layout_found",
+            passed=unplaced.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=CHECK_DESCRIPTIONS["page_layout_found"],
+            metadata={
+                "pages": pages.height,
+                "pages_not_placed": unplaced.height,
+                **row_examples(unplaced.select("page_path", "page_layout", "page_layout_confidence", "page_reject_reason"), EXAMPLES),
+            },
+        ),
+        dg.AssetCheckResult(
+            asset_key=IMAGES_KEY,
+            check_name="page_leads_complete",
+            passed=incomplete.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=CHECK_DESCRIPTIONS["page_leads_complete"],
+            metadata={
+                "pages_incomplete": incomplete.height,
+                **row_examples(incomplete.select("page_path", "page_layout", pl.col("leads_missing").list.join(", ")), EXAMPLES),
+            },
+        ),
+        dg.AssetCheckResult(
+            asset_key=IMAGES_KEY,
+            check_name="page_calibration_agreement",
+            passed=disagreeing.height == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=CHECK_DESCRIPTIONS["page_calibration_agreement"],
+            metadata={
+                "pages_disagreeing": disagreeing.height,
+                "max_spread": float(pages["calibration_spread"].max() or 0.0) if pages.height else 0.0,
+                **row_examples(disagreeing.select("page_path", "calibration_spread"), EXAMPLES),
+            },
         ),
     ]
 
@@ -154,7 +205,7 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
             group_name="images",
             kinds={"parquet"},
             code_version=processing_version(),
-            description="`staging.ecg_signals`: one row per (file_number, lead): the digitized trace in mV at 500 Hz with its calibration source and QC verdict. One Parquet file per patient.",
+            description="`staging.ecg_signals`: one row per digitized lead segment: (file_number, lead) for a per-lead image; a whole page gives one per segment (lead II twice on a 3x4 + II page), told apart by source_path, start_s, duration_s and is_rhythm_strip. The trace in mV at 500 Hz with its calibration source and QC verdict. One Parquet file per patient.",
         ),
     ],
     check_specs=[
@@ -251,6 +302,10 @@ def ecg_image_stage(
                 "qc_reasons": "qc_reasons",
                 "source_sha256": "source_sha256",
                 "processing_version": "processing_version",
+                "source_path": "source_path",
+                "start_s": "start_s",
+                "duration_s": "duration_s",
+                "is_rhythm_strip": "is_rhythm_strip",
             }.items()
         }
     )

@@ -1,6 +1,8 @@
 """Find lead images under ECG_Images/, parse their names, and decide which ones can be processed.
 
-Names follow the dataset: `Patient_<file number>_lead_<lead>.<png|jpg|jpeg|bmp>`. Anything else —
+Names follow the dataset: `Patient_<file number>_lead_<lead>.<png|jpg|jpeg|bmp>`, one lead each; and
+whole 12-lead pages `Patient_<file number>.<ext>` (the patient's ECG) or `Patient_<file number>-<k>.<ext>`
+(the patient's k-th ECG, as `ecg_index` in staging.ecg_labels), cut into leads by `pages`. Anything else —
 an unknown lead, a file that is not a decodable image, a duplicate, an oversized image — becomes a
 reject row with a reason, so a run always finishes and nothing is silently skipped.
 """
@@ -31,6 +33,7 @@ MAX_PIXELS = 40_000_000
 # ASCII digits only (`\d` would take Arabic-Indic or full-width digits as patient numbers), and
 # matched in full (`$` would accept a trailing newline)
 FILE_NAME = re.compile(r"Patient_(?P<file_number>[0-9]+)_lead_(?P<lead>[^.\s]+)\.(?P<ext>[A-Za-z0-9]+)", re.IGNORECASE | re.ASCII)
+PAGE_NAME = re.compile(r"Patient_(?P<file_number>[0-9]+)(?:-(?P<ecg_index>[0-9]+))?\.(?P<ext>[A-Za-z0-9]+)", re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +47,29 @@ class ImageFile:
     size_bytes: int
     mtime_ns: int
     reject_reason: str | None = None
+    is_page: bool = False  # a whole 12-lead page (`Patient_<fn>.png`), not one lead
+    ecg_index: int | None = None  # a page's `-<k>` suffix: the patient's k-th ECG
+
+
+def parse_page_name(name: str) -> tuple[int, int | None, str | None] | None:
+    """(file_number, ecg index or None, reject reason) when `name` names a whole page, else None."""
+    match = PAGE_NAME.fullmatch(name)
+    if not match:
+        return None
+    extension = "." + match.group("ext").lower()
+    reason = None if extension in SUPPORTED_EXTENSIONS else f"unsupported image type {extension!r}: expected PNG, JPEG or BMP"
+    index = match.group("ecg_index")
+    return int(match.group("file_number")), (int(index) if index is not None else None), reason
 
 
 def parse_image_name(name: str) -> tuple[int | None, str | None, str | None]:
-    """(file_number, canonical lead, reject reason) from a file name."""
+    """(file_number, canonical lead, reject reason) from a file name (lead None for a whole page)."""
     match = FILE_NAME.fullmatch(name)
     if not match:
-        return None, None, "file name is not 'Patient_<file number>_lead_<lead>.<png|jpg|bmp>'"
+        page = parse_page_name(name)
+        if page is not None:
+            return page[0], None, page[2]
+        return None, None, "file name is not 'Patient_<file number>_lead_<lead>.<png|jpg|bmp>' nor a whole page 'Patient_<file number>[-<k>].<png|jpg|bmp>'"
     file_number = int(match.group("file_number"))
     extension = "." + match.group("ext").lower()
     lead = _LEAD_BY_TOKEN.get(match.group("lead").lower())
@@ -87,20 +106,32 @@ def list_image_files(images_dir: Path) -> list[ImageFile]:
                 files.append(ImageFile(prefix + name, *_name_fields(name), 0, stat.st_mtime_ns, f"not a regular file: {_file_kind(stat.st_mode)}"))
                 continue
             file_number, lead, reason = parse_image_name(name)
-            files.append(ImageFile(prefix + name, file_number, lead, stat.st_size, stat.st_mtime_ns, reason))
+            page = parse_page_name(name) if lead is None else None
+            files.append(
+                ImageFile(prefix + name, file_number, lead, stat.st_size, stat.st_mtime_ns, reason, is_page=page is not None, ecg_index=page[1] if page else None)
+            )
     files.sort(key=lambda item: item.relative_path)  # the index's own order (by path string)
     preference = {ext: i for i, ext in enumerate(SUPPORTED_EXTENSIONS)}
-    chosen: dict[tuple[int, str], ImageFile] = {}
+    chosen: dict[tuple, ImageFile] = {}
     for item in sorted(files, key=lambda f: (preference.get(Path(f.relative_path).suffix.lower(), 99), f.relative_path)):
-        if item.reject_reason is None and item.file_number is not None and item.lead is not None:
-            chosen.setdefault((item.file_number, item.lead), item)
+        if item.reject_reason is None and item.file_number is not None and (item.lead is not None or item.is_page):
+            chosen.setdefault(_claim(item), item)
     result = []
     for item in files:
-        if item.reject_reason is None and chosen[(item.file_number, item.lead)] is not item:
-            kept = chosen[(item.file_number, item.lead)].relative_path
-            item = ImageFile(item.relative_path, item.file_number, item.lead, item.size_bytes, item.mtime_ns, f"duplicate of {kept} (same patient and lead)")
+        if item.reject_reason is None and chosen[_claim(item)] is not item:
+            kept = chosen[_claim(item)].relative_path
+            what = "same patient's ECG page" if item.is_page else "same patient and lead"
+            item = ImageFile(
+                item.relative_path, item.file_number, item.lead, item.size_bytes, item.mtime_ns, f"duplicate of {kept} ({what})", item.is_page, item.ecg_index
+            )
         result.append(item)
     return result
+
+
+def _claim(item: ImageFile) -> tuple:
+    """What a file claims to be: one lead of a patient, or one of a patient's ECG pages (two files
+    claiming the same thing are duplicates; the first by extension preference, then path, is kept)."""
+    return (item.file_number, "page", item.ecg_index) if item.is_page else (item.file_number, item.lead)
 
 
 def _looks_like_an_image(name: str) -> bool:

@@ -44,7 +44,26 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
     "reject_reason": pl.String,
     "processing_version": pl.String,
     "processed_at": pl.String,
+    # where the lead's signal sits in the recording, and where it came from on a whole page
+    "start_s": pl.Float64,
+    "duration_s": pl.Float64,
+    "is_rhythm_strip": pl.Boolean,
+    "lead_name_source": pl.String,
+    "ecg_index": pl.Int64,
+    "page_path": pl.String,
+    "page_sha256": pl.String,
+    "page_layout": pl.String,
+    "page_layout_confidence": pl.Float64,
+    "page_skew_deg": pl.Float64,
+    "lead_box_x0": pl.Int64,
+    "lead_box_y0": pl.Int64,
+    "lead_box_x1": pl.Int64,
+    "lead_box_y1": pl.Int64,
 }
+PAGE_COLUMNS = (
+    "ecg_index", "page_path", "page_sha256", "page_layout", "page_layout_confidence", "page_skew_deg",
+    "lead_box_x0", "lead_box_y0", "lead_box_x1", "lead_box_y1",
+)
 QC_METRICS = tuple(metric.name for metric in QC_METRIC_DECLARATIONS if metric.indexed)  # index columns
 
 SIGNAL_SCHEMA: dict[str, pl.DataType] = {
@@ -58,6 +77,10 @@ SIGNAL_SCHEMA: dict[str, pl.DataType] = {
     "qc_reasons": pl.List(pl.String),
     "source_sha256": pl.String,
     "processing_version": pl.String,
+    "source_path": pl.String,
+    "start_s": pl.Float64,
+    "duration_s": pl.Float64,
+    "is_rhythm_strip": pl.Boolean,
 }
 
 _ARROW_TYPES = {field.name: field.type for field in pl.DataFrame(schema=SIGNAL_SCHEMA).to_arrow().schema}
@@ -86,6 +109,20 @@ INDEX_DESCRIPTIONS = {
     "processed_height_px": "Processed image height in pixels.",
     "processed_at": "When this row was produced (UTC, ISO 8601).",
     **{metric.name: metric.description for metric in QC_METRIC_DECLARATIONS if metric.indexed},
+    "start_s": "Where the lead's signal starts in the recording (s): 0 for a per-lead image; 0, 2.5, 5, 7.5 for the columns of a 3x4 page.",
+    "duration_s": "How much of the recording the lead shows (s): the digitized length for a per-lead image; the segment's length on a page (2.5 s on 3x4, 10 s for a rhythm strip).",
+    "is_rhythm_strip": "True for a page's full-width rhythm strip (e.g. the 10 s lead II below a 3x4 page).",
+    "lead_name_source": "How the lead name was decided: 'file_name' (per-lead image), 'layout' (position in the detected page layout) or 'label' (the printed lead label).",
+    "ecg_index": "A page's '-<k>' suffix (Patient_<fn>-<k>.png): the patient's k-th ECG, as ecg_index in staging.ecg_labels; null otherwise.",
+    "page_path": "The whole page this lead was cut from, relative to ECG_Images/ (null for a per-lead image).",
+    "page_sha256": "sha256 of the page file's bytes (null for a per-lead image).",
+    "page_layout": "Detected page layout: '3x4+1' (3x4 with one rhythm strip), '3x4+0'..'3x4+3', '6x2+0', '6x2+1', '12x1+0', '12x1+1'.",
+    "page_layout_confidence": "0-1: the trace span against 10 s at the grid's scale, the rows' even spacing and how fully each row is inked.",
+    "page_skew_deg": "Rotation the page was turned by before cutting (degrees); lead boxes are in the turned page's pixels.",
+    "lead_box_x0": "The lead segment's box on the (deskewed) page: left edge (px).",
+    "lead_box_y0": "Top edge (px).",
+    "lead_box_x1": "Right edge, exclusive (px).",
+    "lead_box_y1": "Bottom edge, exclusive (px).",
 }
 
 SIGNAL_DESCRIPTIONS = {
@@ -99,6 +136,10 @@ SIGNAL_DESCRIPTIONS = {
     "qc_reasons": "Why QC did not pass (empty when it passed).",
     "source_sha256": "sha256 of the source image the signal was digitized from.",
     "processing_version": "Version of the processing code that produced the signal.",
+    "source_path": "The image the signal was digitized from, relative to ECG_Images/ (a page's path for a page segment).",
+    "start_s": "Where the signal starts in the recording (s): 0 for a per-lead image; the segment's start on a page.",
+    "duration_s": "How much of the recording the signal covers (s).",
+    "is_rhythm_strip": "True for a page's full-width rhythm strip.",
 }
 
 
@@ -234,7 +275,9 @@ def scan_index(layout: ArtifactLayout) -> pl.LazyFrame:
 
 
 def read_patient_signals(layout: ArtifactLayout, file_number: int) -> pl.DataFrame:
+    """A patient's signal file in `SIGNAL_SCHEMA` (columns a file written before them lacks are null)."""
     path = layout.signal_path(file_number)
     if not path.exists():
         return pl.DataFrame(schema=SIGNAL_SCHEMA)
-    return pl.read_parquet(path)
+    frame = pl.read_parquet(path)
+    return frame.select([pl.col(c).cast(t) if c in frame.columns else pl.lit(None, dtype=t).alias(c) for c, t in SIGNAL_SCHEMA.items()])

@@ -57,7 +57,7 @@ class PatientTask:
     artifacts_root: str
     file_number: int
     items: tuple[ImageFile, ...]  # this patient's images to (re)process
-    current_leads: tuple[str, ...]  # every lead the patient has now (the others' signals are dropped)
+    current_sources: tuple[str, ...]  # every file the patient has now (the others' signals are dropped)
     default_px_per_mm: float | None
 
 
@@ -101,33 +101,36 @@ def reject_row(item: ImageFile, reason: str, sha: str | None = None) -> dict:
     return row
 
 
-def process_one(task: ImageTask) -> tuple[dict, np.ndarray | None]:
-    """Decode, preprocess, digitize and QC one image; write its processed PNG. Never raises for bad
-    input: problems come back as a reject row."""
-    from cardioml_pipeline.ecg_images.pipeline import process_lead_image
-
+def _read_source(task: ImageTask) -> tuple[np.ndarray | None, str | None, dict | None]:
+    """(decoded image, sha256, None) or (None, sha or None, reject row)."""
     item = task.item
     try:
         data = (Path(task.images_dir) / item.relative_path).read_bytes()
     except OSError as error:
-        return reject_row(item, f"unreadable file: {error.strerror or error}"), None
+        return None, None, reject_row(item, f"unreadable file: {error.strerror or error}")
     sha = sha256_bytes(data)
     image, reason = decode_image(data)
     if reason is not None:
-        return reject_row(item, reason, sha), None
-    try:
-        result = process_lead_image(image, default_px_per_mm=task.default_px_per_mm)
-    except Exception as error:  # a bug or an image we cannot handle: keep the run going, say why
-        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
-        return reject_row(item, f"processing failed: {detail}", sha), None
+        return None, sha, reject_row(item, reason, sha)
+    return image, sha, None
+
+
+def _lead_row(task: ImageTask, image: np.ndarray, sha: str, result, lead: str | None = None) -> tuple[dict, np.ndarray | None]:
+    """The index row (and signal) of one digitized lead: a per-lead image, or one segment of a page
+    (`lead` given; the caller adds the page's columns). Writes the processed PNG."""
+    item = task.item
     fatal = [r for r in result.qc_reasons if r.startswith(FATAL_QC_REASONS)]
     if fatal:
-        return reject_row(item, "; ".join(fatal), sha), None
+        row = reject_row(item, "; ".join(fatal), sha)
+        row["lead"] = lead or item.lead
+        return row, None
     # 1-bit PNG: the processed image is binary; smaller and faster to write than 8-bit, and it
     # decodes to the same 0/255 pixels (OpenCV; Pillow opens it in mode "1")
     ok, encoded = cv2.imencode(".png", result.processed_image, [cv2.IMWRITE_PNG_BILEVEL, 1])
     if not ok:
-        return reject_row(item, "could not encode the processed image", sha), None
+        row = reject_row(item, "could not encode the processed image", sha)
+        row["lead"] = lead or item.lead
+        return row, None
     processed_bytes = encoded.tobytes()
     processed_sha = sha256_bytes(processed_bytes)
     layout = ArtifactLayout(Path(task.artifacts_root))
@@ -137,8 +140,10 @@ def process_one(task: ImageTask) -> tuple[dict, np.ndarray | None]:
         atomic_write_bytes(target, processed_bytes)
     row = _base_row(item)
     channels = 1 if image.ndim == 2 else image.shape[2]
+    signal = np.asarray(result.signal_mv, dtype=np.float32)
     row.update(
         {
+            "lead": lead or item.lead,
             "source_sha256": sha,
             "width_px": image.shape[1],
             "height_px": image.shape[0],
@@ -153,14 +158,79 @@ def process_one(task: ImageTask) -> tuple[dict, np.ndarray | None]:
             "processed_height_px": result.processed_image.shape[0],
             "qc_passed": bool(result.qc_passed),
             "qc_reasons": list(result.qc_reasons),
+            # a per-lead image is its own recording: it starts at 0 and lasts as long as its trace
+            "start_s": 0.0,
+            "duration_s": float(signal.size / result.sampling_rate_hz) if result.sampling_rate_hz else None,
+            "is_rhythm_strip": False,
+            "lead_name_source": "file_name",
         }
     )
     for metric in QC_METRICS:
         value = result.qc_metrics.get(metric)
         row[metric] = None if value is None or not np.isfinite(value) else float(value)
-    signal = np.asarray(result.signal_mv, dtype=np.float32)
     row["_sampling_rate_hz"] = int(result.sampling_rate_hz)
     return row, signal
+
+
+def process_one(task: ImageTask) -> tuple[dict, np.ndarray | None]:
+    """Decode, preprocess, digitize and QC one image; write its processed PNG. Never raises for bad
+    input: problems come back as a reject row."""
+    from cardioml_pipeline.ecg_images.pipeline import process_lead_image
+
+    item = task.item
+    image, sha, rejected = _read_source(task)
+    if rejected is not None:
+        return rejected, None
+    try:
+        result = process_lead_image(image, default_px_per_mm=task.default_px_per_mm)
+    except Exception as error:  # a bug or an image we cannot handle: keep the run going, say why
+        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+        return reject_row(item, f"processing failed: {detail}", sha), None
+    return _lead_row(task, image, sha, result)
+
+
+def process_page_file(task: ImageTask) -> list[tuple[dict, np.ndarray | None]]:
+    """A whole 12-lead page: its layout found, each lead segment digitized like a per-lead image.
+    One index row per segment (lead II twice on a 3x4 + II page), each carrying the page's path,
+    sha256, layout and the segment's box and times; or one reject row when the layout cannot be
+    placed. Never raises for bad input."""
+    from cardioml_pipeline.ecg_images.pages import process_page
+
+    item = task.item
+    image, sha, rejected = _read_source(task)
+    if rejected is not None:
+        rejected.update(page_path=item.relative_path, page_sha256=sha, ecg_index=item.ecg_index)
+        return [(rejected, None)]
+    page_columns = {"page_path": item.relative_path, "page_sha256": sha, "ecg_index": item.ecg_index}
+    try:
+        layout, leads = process_page(image, task.default_px_per_mm)
+    except Exception as error:  # a bug or a page we cannot handle: keep the run going, say why
+        detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+        row = reject_row(item, f"processing failed: {detail}", sha)
+        row.update(page_columns)
+        return [(row, None)]
+    page_columns.update(page_layout=layout.layout, page_layout_confidence=float(layout.confidence), page_skew_deg=float(layout.skew_deg))
+    if layout.reject_reason is not None:
+        row = reject_row(item, layout.reject_reason, sha)
+        row.update(page_columns)
+        return [(row, None)]
+    out = []
+    for lead in leads:
+        box = lead.box
+        row, signal = _lead_row(task, image, sha, lead.result, lead=box.lead)
+        row.update(page_columns)
+        row.update(
+            start_s=box.start_s,
+            duration_s=box.duration_s,
+            is_rhythm_strip=box.is_rhythm_strip,
+            lead_name_source=box.lead_name_source,
+            lead_box_x0=box.x0,
+            lead_box_y0=box.y0,
+            lead_box_x1=box.x1,
+            lead_box_y1=box.y1,
+        )
+        out.append((row, signal))
+    return out
 
 
 def signal_record(row: dict, signal: np.ndarray, sampling_rate_hz: int) -> dict:
@@ -176,41 +246,55 @@ def signal_record(row: dict, signal: np.ndarray, sampling_rate_hz: int) -> dict:
         "qc_reasons": row["qc_reasons"],
         "source_sha256": row["source_sha256"],
         "processing_version": row["processing_version"],
+        "source_path": row["source_path"],
+        "start_s": row["start_s"],
+        "duration_s": row["duration_s"],
+        "is_rhythm_strip": row["is_rhythm_strip"],
     }
 
 
-def write_patient_signals(layout: ArtifactLayout, file_number: int, fresh: list[dict], current_leads: set[str]) -> bool:
-    """Merge freshly digitized leads into the patient's signal file, dropping leads that no longer
-    exist; delete the file when nothing is left. Returns whether a file was written."""
+def write_patient_signals(layout: ArtifactLayout, file_number: int, fresh: list[dict], current_sources: set[str]) -> bool:
+    """Merge freshly digitized leads into the patient's signal file, dropping the rows of source files
+    processed again or no longer there (a row's source is its `source_path`: a per-lead image, or a
+    page with one row per lead segment); delete the file when nothing is left. Returns whether a
+    file was written."""
     path = layout.signal_path(file_number)
-    fresh = sorted(fresh, key=lambda record: record["lead"])
+    fresh = sorted(fresh, key=_signal_order)
     if fresh and not path.exists():  # the common case, a new patient: straight to Arrow, no merge
         atomic_write_arrow(path, signal_table(fresh), use_dictionary=False)
         return True
-    fresh_leads = {record["lead"] for record in fresh}
+    fresh_sources = {record["source_path"] for record in fresh}
+    # rows written before signal files named their source (null source_path) are dropped: the
+    # processing version changed with that, so every current file is processed again
     kept = read_patient_signals(layout, file_number).filter(
-        ~pl.col("lead").is_in(list(fresh_leads)) & pl.col("lead").is_in(list(current_leads))
+        ~pl.col("source_path").is_in(list(fresh_sources)) & pl.col("source_path").is_in(list(current_sources))
     )
     frame = pl.concat([kept, pl.from_arrow(signal_table(fresh))], how="vertical") if fresh else kept
     if frame.height:
-        atomic_write_parquet(path, frame.sort("lead"), use_dictionary=False)
+        atomic_write_parquet(path, frame.sort("lead", "source_path", "is_rhythm_strip", "start_s"), use_dictionary=False)
         return True
     if path.exists():
         path.unlink()
     return False
 
 
+def _signal_order(record: dict) -> tuple:
+    return (record["lead"], record["source_path"], bool(record["is_rhythm_strip"]), record["start_s"] or 0.0)
+
+
 def process_patient(task: PatientTask) -> tuple[list[dict], bool]:
-    """Process one patient's images (`process_one` each) and write its signal file. Returns the
-    index rows and whether a signal file was written."""
+    """Process one patient's images (`process_one` each, `process_page_file` for a whole page) and
+    write its signal file. Returns the index rows and whether a signal file was written."""
     rows, fresh = [], []
     for item in task.items:
-        row, signal = process_one(ImageTask(task.images_dir, task.artifacts_root, item, task.default_px_per_mm))
-        sampling_rate = row.pop("_sampling_rate_hz", None)
-        if signal is not None and row["reject_reason"] is None:
-            fresh.append(signal_record(row, signal, sampling_rate))
-        rows.append(row)
-    written = write_patient_signals(ArtifactLayout(Path(task.artifacts_root)), task.file_number, fresh, set(task.current_leads))
+        image_task = ImageTask(task.images_dir, task.artifacts_root, item, task.default_px_per_mm)
+        results = process_page_file(image_task) if item.is_page else [process_one(image_task)]
+        for row, signal in results:
+            sampling_rate = row.pop("_sampling_rate_hz", None)
+            if signal is not None and row["reject_reason"] is None:
+                fresh.append(signal_record(row, signal, sampling_rate))
+            rows.append(row)
+    written = write_patient_signals(ArtifactLayout(Path(task.artifacts_root)), task.file_number, fresh, set(task.current_sources))
     return rows, written
 
 
@@ -250,13 +334,16 @@ def _run_image_stage(
     version = processing_version()
     # only what the reuse decision needs, as tuples (full row dicts for 70,000 images cost ~200 MB);
     # reused rows are read from the previous index batch by batch while the new one is written
-    previous_by_path = {
-        path: _PreviousRow(*values)
-        for path, *values in scan_index(layout)
+    # a page has one row per lead segment: its first decides (a page is reused whole or not at all)
+    previous_by_path: dict[str, _PreviousRow] = {}
+    for path, *values in (
+        scan_index(layout)
         .select("source_path", "processing_version", "reject_reason", "processed_path", "source_size_bytes", "source_mtime_ns", "source_sha256")
         .collect()
         .iter_rows()
-    }
+    ):
+        if path not in previous_by_path:
+            previous_by_path[path] = _PreviousRow(*values)
     files = list_image_files(images_dir)
     summary = StageSummary(images_found=len(files))
     workers = workers or max(1, os.cpu_count() or 1)
@@ -280,12 +367,12 @@ def _run_image_stage(
     del previous_by_path
 
     # Leads each patient has now: a lead that disappeared is dropped from the patient's signal file.
-    current_leads: dict[int, set[str]] = {}
+    current_sources: dict[int, set[str]] = {}
     for item in files:
-        if item.file_number is not None and item.lead is not None and item.reject_reason is None:
-            current_leads.setdefault(item.file_number, set()).add(item.lead)
+        if item.file_number is not None and (item.lead is not None or item.is_page) and item.reject_reason is None:
+            current_sources.setdefault(item.file_number, set()).add(item.relative_path)
     tasks = [
-        PatientTask(str(images_dir), str(artifacts_root), file_number, tuple(items), tuple(sorted(current_leads.get(file_number, ()))), default_px_per_mm)
+        PatientTask(str(images_dir), str(artifacts_root), file_number, tuple(items), tuple(sorted(current_sources.get(file_number, ()))), default_px_per_mm)
         for file_number, items in to_process.items()
     ]
     total = sum(len(task.items) for task in tasks)
@@ -301,15 +388,15 @@ def _run_image_stage(
     # at once, reused rows from the previous index (sorted the same way), processed rows when their
     # patient's task comes back (tasks go out in file order, so few wait). Nothing is sorted at the
     # end and the whole index is never in memory.
-    arrived: dict[str, dict] = {}
+    arrived: dict[str, list[dict]] = {}  # a page gives several rows (one per lead segment)
     done_count = 0
 
-    def processed_row(path: str) -> dict:
+    def processed_rows(path: str) -> list[dict]:
         nonlocal done_count
         while path not in arrived:
             task, (patient_rows, written) = next(results)
             for row in patient_rows:
-                arrived[row["source_path"]] = row
+                arrived.setdefault(row["source_path"], []).append(row)
             summary.patients_written += written
             done_count += len(task.items)
             if progress is not None:
@@ -321,20 +408,24 @@ def _run_image_stage(
     with IndexWriter(layout.index_path) as writer:
         for item, fate in zip(files, fates):
             if fate is None:
-                row = processed_row(item.relative_path)
-                summary.processed += row["reject_reason"] is None
+                rows = processed_rows(item.relative_path)
+                summary.processed += sum(row["reject_reason"] is None for row in rows)
             elif fate is _REUSED:
-                row = previous_rows.get(item.relative_path)
-                row["source_mtime_ns"] = item.mtime_ns
+                rows = previous_rows.get(item.relative_path)
+                for row in rows:
+                    row["source_mtime_ns"] = item.mtime_ns
             else:
-                row = reject_row(item, fate)
-            if row["reject_reason"] is not None:
-                summary.rejected += 1
-                reason = row["reject_reason"].split(":", 1)[0]
-                reasons[reason] = reasons.get(reason, 0) + 1
-            elif not row["qc_passed"]:
-                summary.qc_failed += 1
-            writer.add(row)
+                rows = [reject_row(item, fate)]
+                if item.is_page:
+                    rows[0].update(page_path=item.relative_path, ecg_index=item.ecg_index)
+            for row in rows:
+                if row["reject_reason"] is not None:
+                    summary.rejected += 1
+                    reason = row["reject_reason"].split(":", 1)[0]
+                    reasons[reason] = reasons.get(reason, 0) + 1
+                elif not row["qc_passed"]:
+                    summary.qc_failed += 1
+                writer.add(row)
         for _ in results:  # every task has rows, so none is left; this closes the worker pool
             pass
     summary.reject_reasons = reasons
@@ -344,8 +435,8 @@ def _run_image_stage(
         file_number = int(path.stem.split("_", 1)[1])
         if file_number not in to_process:
             stored = read_patient_signals(layout, file_number)
-            if set(stored["lead"].to_list()) - current_leads.get(file_number, set()):
-                summary.patients_written += write_patient_signals(layout, file_number, [], current_leads.get(file_number, set()))
+            if set(stored["source_path"].to_list()) - current_sources.get(file_number, set()):
+                summary.patients_written += write_patient_signals(layout, file_number, [], current_sources.get(file_number, set()))
     index = scan_index(layout)
     summary.seconds = time.perf_counter() - started
     return index, summary
@@ -370,27 +461,38 @@ def _sorted_by_path(previous: dict[str, _PreviousRow]) -> bool:
 
 
 class _PreviousRows:
-    """Rows of the previous index by path, for reused files asked for in path order: read batch by
-    batch alongside (the index is written sorted by path). An index that is not sorted (written by
-    an older version) is read whole instead."""
+    """Rows of the previous index by path (all of a page's rows), for reused files asked for in path
+    order: read batch by batch alongside (the index is written sorted by path, a page's rows
+    together). An index that is not sorted (written by an older version) is read whole instead."""
 
     def __init__(self, layout: ArtifactLayout, in_order: bool):
         self.layout = layout
         self.in_order = in_order
         self.batches = None
-        self.rows: dict[str, dict] = {}
+        self.rows: dict[str, list[dict]] = {}
+        self.last_path: str | None = None  # the last path read: its rows may go on in the next batch
+        self.exhausted = False
 
-    def get(self, path: str) -> dict:
+    def get(self, path: str) -> list[dict]:
         if not self.in_order:
             if not self.rows:
-                self.rows = {row["source_path"]: row for row in scan_index(self.layout).collect().iter_rows(named=True)}
-            return dict(self.rows[path])
+                for row in scan_index(self.layout).collect().iter_rows(named=True):
+                    self.rows.setdefault(row["source_path"], []).append(row)
+            return [dict(row) for row in self.rows[path]]
         if self.batches is None:
             self.batches = scan_index(self.layout).collect_batches(chunk_size=2000)
-        while path not in self.rows:
-            batch = next(self.batches)  # StopIteration here would mean a reused file without a row
-            self.rows = {row["source_path"]: row for row in batch.iter_rows(named=True)}
-        return self.rows.pop(path)
+        while (path not in self.rows or path == self.last_path) and not self.exhausted:
+            try:
+                batch = next(self.batches)
+            except StopIteration:
+                self.exhausted = True
+                break
+            rows = {self.last_path: self.rows[self.last_path]} if self.last_path in self.rows else {}
+            for row in batch.iter_rows(named=True):
+                rows.setdefault(row["source_path"], []).append(row)
+                self.last_path = row["source_path"]
+            self.rows = rows
+        return self.rows.pop(path)  # a KeyError here would mean a reused file without a row
 
 
 def _reusable(old: _PreviousRow, item: ImageFile, version: str, layout: ArtifactLayout, images_dir: Path) -> bool:

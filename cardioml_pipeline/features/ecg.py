@@ -375,11 +375,13 @@ def _signal_arrays(signals: pl.DataFrame) -> list[np.ndarray]:
 def extract_lead_features(signals: pl.DataFrame, workers: int = 1) -> pl.DataFrame:
     """One row per (file_number, lead) of `signals` with LEAD_TABLE_SCHEMA columns.
 
-    Duplicate (file_number, lead) rows keep the first; rows of unknown leads are ignored. With
+    Duplicate (file_number, lead) rows keep the longest signal (a whole page's 10 s rhythm strip or a
+    per-lead image over a page's 2.5 s segment), then the first; rows of unknown leads are ignored. With
     workers > 1 and many leads, batches run in spawned worker processes (safe inside Dagster)."""
     from cardioml_pipeline.parallel import bounded_map
 
     signals = conform_signals(signals).filter(pl.col("file_number").is_not_null() & pl.col("lead").is_in(LEADS))
+    signals = signals.sort(pl.col("signal_mv").list.len(), descending=True, maintain_order=True, nulls_last=True)
     signals = signals.unique(["file_number", "lead"], keep="first", maintain_order=True).sort("file_number", "lead")
     if signals.height == 0:
         return pl.DataFrame(schema=LEAD_TABLE_SCHEMA)

@@ -1,0 +1,194 @@
+"""Whole 12-lead pages: ours side by side with ECGMiner, and the ecg-image-kit pages.
+
+    .venv/bin/python benchmarks/pages.py [--shared ../shared/datasets] [--limit N]
+
+1. `ecgminer-ludb-pages/`: ECGMiner's own validation pages (3x4 + lead II, LUDB records 1-20). Each
+   page goes through `pages.process_page` (layout, crops, `process_lead_image` per crop). Ours and
+   ECGMiner's digitization (`ecgminer_digitized/`) are scored the same way, per lead segment, against
+   the part of the signal that segment shows (`signal/`: a 2.5 s window for the 3x4 leads, 10 s for
+   the lead II strip): Pearson r and PhysioNet 2024 SNR after the best alignment within +/-0.2 s with
+   the constant offset removed (`digitize.signal_agreement`, as benchmarks/digitization.py). A lead
+   without a signal counts as r 0 and SNR -inf (it pulls the median down, as it should).
+2. `ecg-image-kit-renders/pages/`: 3x4 + II and 6x2 + II pages with the kit's truth per segment
+   (`_truth.npz`: I..V6 and II_rhythm): every lead found, median r and SNR.
+3. Cost: a page through `process_page` vs its lead crops each through `process_lead_image` alone
+   (what the twelve leads cost as separate images), wall time on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+FS = 500
+ECGMINER_WINDOWS = {  # the 2.5 s window each 3x4 lead shows (rows of signal/NNN.csv)
+    **{lead: (0, 1250) for lead in ("I", "II", "III")},
+    **{lead: (1250, 2500) for lead in ("aVR", "aVL", "aVF")},
+    **{lead: (2500, 3750) for lead in ("V1", "V2", "V3")},
+    **{lead: (3750, 5000) for lead in ("V4", "V5", "V6")},
+}
+
+
+def _score(reference: np.ndarray, estimate: np.ndarray | None) -> tuple[float, float]:
+    from cardioml_pipeline.ecg_images.digitize import signal_agreement
+
+    if estimate is None or np.asarray(estimate).size < FS // 2:
+        return 0.0, float("-inf")
+    r, snr, _ = signal_agreement(reference, estimate, FS)
+    return (0.0, float("-inf")) if not np.isfinite(r) else (r, snr)
+
+
+def _segment_key(box) -> str:
+    return f"{box.lead}_rhythm" if box.is_rhythm_strip else box.lead
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else float("nan")
+
+
+def ecgminer_side_by_side(root: Path, limit: int | None) -> dict:
+    import cv2
+    import polars as pl
+
+    from cardioml_pipeline.ecg_images.pages import process_page
+
+    ours: dict[str, list[tuple[float, float]]] = {}
+    theirs: dict[str, list[tuple[float, float]]] = {}
+    pages = sorted((root / "img").glob("*.png"))[:limit]
+    layouts = []
+    for path in pages:
+        signal = pl.read_csv(root / "signal" / f"{path.stem}.csv")
+        miner = pl.read_csv(root / "ecgminer_digitized" / f"{path.stem}.csv")
+        layout, leads = process_page(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+        layouts.append(layout.layout)
+        found = {_segment_key(lead.box): lead.result for lead in leads}
+        for lead, (a, b) in ECGMINER_WINDOWS.items():
+            reference = signal[lead].to_numpy()[a:b]
+            result = found.get(lead)
+            ours.setdefault(lead, []).append(_score(reference, result.signal_mv if result is not None else None))
+            theirs.setdefault(lead, []).append(_score(reference, miner[lead].to_numpy()[a:b]))
+        reference = signal["II"].to_numpy()
+        result = found.get("II_rhythm")
+        ours.setdefault("II_rhythm", []).append(_score(reference, result.signal_mv if result is not None else None))
+        theirs.setdefault("II_rhythm", []).append(_score(reference, miner["II"].to_numpy()))
+    return {"pages": len(pages), "layouts": layouts, "ours": ours, "theirs": theirs}
+
+
+def kit_pages(root: Path, limit: int | None) -> dict:
+    import cv2
+
+    from cardioml_pipeline.ecg_images.pages import process_page
+
+    rows = []
+    for path in sorted(root.glob("Patient_*.png"))[:limit]:
+        truth = np.load(path.with_name(path.stem + "_truth.npz"))
+        layout, leads = process_page(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+        found = {_segment_key(lead.box): lead.result for lead in leads}
+        for key in truth.files:
+            result = found.get(key)
+            r, snr = _score(truth[key], result.signal_mv if result is not None else None)
+            rows.append({"page": path.stem, "layout": layout.layout, "segment": key, "found": result is not None and result.signal_mv.size > 0, "r": r, "snr": snr})
+    return {"rows": rows}
+
+
+def cost(paths: list[Path], lead_images: Path, repeats: int = 2) -> dict:
+    """Seconds per page (decode + `process_page`) against (a) its own lead crops each through
+    `process_lead_image` and (b) for an ecg-image-kit page, the same patient's 12 per-lead images
+    (`ECG_Images/Patient_<fn>_lead_<LEAD>.png`, 10 s strips; decode + `process_lead_image` each):
+    what the twelve leads cost as separate images."""
+    import cv2
+
+    from cardioml_pipeline.ecg_images.pages import detect_layout, process_page
+    from cardioml_pipeline.ecg_images.pipeline import process_lead_image
+
+    page_s, crops_s, files_s, files_page_s = [], [], [], []
+    for path in paths:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        page, layout = detect_layout(image)
+        crops = [np.ascontiguousarray(page[b.y0 : b.y1, b.x0 : b.x1]) for b in layout.boxes]
+        files = sorted(lead_images.glob(f"Patient_{path.stem.split('_')[1]}_lead_*.png")) if path.stem.startswith("Patient_") else []
+        best = {"page": float("inf"), "crops": float("inf"), "files": float("inf")}
+        for _ in range(repeats):
+            t = time.perf_counter()
+            process_page(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+            best["page"] = min(best["page"], time.perf_counter() - t)
+            t = time.perf_counter()
+            for crop in crops:
+                process_lead_image(crop)
+            best["crops"] = min(best["crops"], time.perf_counter() - t)
+            if files:
+                t = time.perf_counter()
+                for file in files:
+                    process_lead_image(cv2.imread(str(file), cv2.IMREAD_UNCHANGED))
+                best["files"] = min(best["files"], time.perf_counter() - t)
+        page_s.append(best["page"])
+        crops_s.append(best["crops"])
+        if files:
+            files_s.append(best["files"])
+            files_page_s.append(best["page"])
+    return {"page_s": _median(page_s), "crops_s": _median(crops_s), "pages": len(paths), "files_s": _median(files_s), "files_page_s": _median(files_page_s), "file_pages": len(files_s)}
+
+
+def _summary(scores: list[tuple[float, float]]) -> tuple[int, int, float, float]:
+    digitized = sum(1 for r, s in scores if np.isfinite(s))
+    return digitized, len(scores), _median([r for r, _ in scores]), _median([s for _, s in scores])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets")
+    parser.add_argument("--limit", type=int, default=None, help="pages per set (default: all)")
+    args = parser.parse_args(argv)
+    shared = args.shared.resolve()
+
+    started = time.perf_counter()
+    miner = ecgminer_side_by_side(shared / "ecgminer-ludb-pages", args.limit)
+    print(f"ECGMiner's pages ({miner['pages']} pages, layouts found: {sorted(set(map(str, miner['layouts'])))})")
+    print("| lead | ours: digitized | ours: median r | ours: median SNR dB | ECGMiner: digitized | ECGMiner: median r | ECGMiner: median SNR dB |")
+    print("|---|---|---|---|---|---|---|")
+    all_ours, all_theirs = [], []
+    for lead in list(ECGMINER_WINDOWS) + ["II_rhythm"]:
+        o, t = miner["ours"][lead], miner["theirs"][lead]
+        all_ours += o
+        all_theirs += t
+        od, on, orr, osnr = _summary(o)
+        td, tn, tr, tsnr = _summary(t)
+        print(f"| {lead} | {od}/{on} | {orr:.3f} | {osnr:.1f} | {td}/{tn} | {tr:.3f} | {tsnr:.1f} |")
+    od, on, orr, osnr = _summary(all_ours)
+    td, tn, tr, tsnr = _summary(all_theirs)
+    print(f"| **all** | {od}/{on} | {orr:.3f} | {osnr:.1f} | {td}/{tn} | {tr:.3f} | {tsnr:.1f} |")
+
+    kit = kit_pages(shared / "ecg-image-kit-renders" / "pages", args.limit)
+    rows = kit["rows"]
+    print(f"\necg-image-kit pages ({len({r['page'] for r in rows})} pages, {len(rows)} lead segments)")
+    print("| page | layout found | leads found | median r | median SNR dB |")
+    print("|---|---|---|---|---|")
+    for page in sorted({r["page"] for r in rows}):
+        mine = [r for r in rows if r["page"] == page]
+        print(
+            f"| {page} | {mine[0]['layout']} | {sum(r['found'] for r in mine)}/{len(mine)} | "
+            f"{_median([r['r'] for r in mine]):.3f} | {_median([r['snr'] for r in mine]):.1f} |"
+        )
+    print(
+        f"| **all** | | {sum(r['found'] for r in rows)}/{len(rows)} | {_median([r['r'] for r in rows]):.3f} | "
+        f"{_median([r['snr'] for r in rows]):.1f} |"
+    )
+
+    sample = sorted((shared / "ecgminer-ludb-pages" / "img").glob("*.png"))[:3] + sorted((shared / "ecg-image-kit-renders" / "pages").glob("Patient_*_3x4.png"))[:4]
+    c = cost(sample, shared / "ecg-image-kit-renders" / "ECG_Images")
+    print(
+        f"\ncost (one core, best of 2, median over pages): whole page {c['page_s']:.2f} s vs its {13} lead crops as separate images "
+        f"{c['crops_s']:.2f} s (page / crops = {c['page_s'] / c['crops_s']:.2f}, {c['pages']} pages); "
+        f"ecg-image-kit page {c['files_page_s']:.2f} s vs the same patient's 12 per-lead image files {c['files_s']:.2f} s "
+        f"(page / files = {c['files_page_s'] / c['files_s']:.2f}, {c['file_pages']} patients)"
+    )
+    print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,353 @@
+"""Whole 12-lead pages: find the layout, cut each lead segment out, digitize each with the per-lead
+digitizer (`pipeline.process_lead_image`).
+
+page (gray/BGR/BGRA)
+  -> preprocess.prepare_image on the whole page: grid scale, skew, the trace ink with the grid removed
+  -> trace rows: the baselines (horizontal bands where ink runs across most of the trace's width)
+  -> the trace's time span: the rhythm strip's (or the widest row's) ink, calibration pulse excluded
+  -> layout from the number of rows: 3x4 (+0-3 rhythm strips), 6x2 (+0-1), 12x1 (+0-1)
+  -> one box per lead segment (row band x column), cut from the deskewed page, digitized on its own
+
+Lead names follow the layout's standard order (`lead_name_source = "layout"`): printed labels are
+not read yet. Column times: a 3x4 page shows consecutive quarters of a 10 s recording (0, 2.5, 5,
+7.5 s); 6x2 halves (0, 5 s); 12x1 and rhythm strips the whole 10 s. Paper speed 25 mm/s.
+
+Nothing here raises for a real image: a page whose layout cannot be placed comes back with a
+`reject_reason` and no boxes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from cardioml_pipeline.ecg_images.digitize import PAPER_SPEED_MM_S, find_calibration_pulse
+from cardioml_pipeline.ecg_images.preprocess import prepare_image, to_bgr_uint8
+
+RECORD_S = 10.0  # a standard 12-lead page shows 10 s of recording across its width
+MIN_ROW_COVERAGE = 0.25  # a trace row has ink in at least this share of the inked width ...
+ROW_COVERAGE_OF_BEST = 0.6  # ... and at least this share of the best-covered row's
+MIN_ROW_GAP_MM = 8.0  # two trace rows' baselines are at least this far apart
+MIN_CONFIDENCE = 0.6  # below this a layout is not trusted (page-level QC)
+COLUMN_INSET_MM = 1.0  # crops stop short of a column boundary: the separator marks printed there
+RHYTHM_LEADS = {1: ("II",), 2: ("V1", "II"), 3: ("V1", "II", "V5")}  # the usual rhythm strips, top to bottom
+LEADS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
+LEADS_6X2 = (("I", "V1"), ("II", "V2"), ("III", "V3"), ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6"))
+LEADS_12X1 = tuple((lead,) for lead in ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"))
+
+
+@dataclass(frozen=True)
+class LeadBox:
+    """One lead segment on the page: its box (deskewed page pixels, x1/y1 exclusive) and times."""
+
+    lead: str
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    start_s: float
+    duration_s: float
+    is_rhythm_strip: bool
+    lead_name_source: str = "layout"
+
+
+@dataclass
+class PageLayout:
+    layout: str | None  # "3x4+1" (3x4 with one rhythm strip), "6x2", "12x1", ...; None when not placed
+    boxes: list[LeadBox] = field(default_factory=list)
+    confidence: float = 0.0
+    skew_deg: float = 0.0
+    px_per_mm: float | None = None
+    baselines: list[int] = field(default_factory=list)
+    trace_x: tuple[int, int] | None = None  # the trace's 10 s span (page pixels, pulse excluded)
+    reject_reason: str | None = None
+
+
+def deskew(image: np.ndarray, skew_deg: float) -> np.ndarray:
+    """The page turned square (the same rotation `prepare_image` applies to its ink), paper-white
+    where the rotation leaves the page."""
+    bgr = to_bgr_uint8(image)
+    if abs(skew_deg) <= 0.05:
+        return bgr
+    h, w = bgr.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), -skew_deg, 1.0)
+    return cv2.warpAffine(bgr, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(255, 255, 255))
+
+
+def _without_rulings(ink: np.ndarray) -> np.ndarray:
+    """The ink without page frames, ruled lines and solid blobs: a pixel row (column) inked across
+    most of the page is a printed line, never a trace (a trace is never perfectly level for that
+    long); ink that survives an opening wider than a pen stroke is a blob (the dark wedges a rotated
+    scan leaves at its edges, a QR code), never a trace."""
+    h, w = ink.shape
+    k = max(5, int(round(0.004 * max(h, w))))  # wider than any pen stroke (~1-3 px per 100 dpi)
+    solid = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+    ink = (ink & (solid == 0)).astype(np.uint8) if solid.any() else ink.copy()
+    ink[ink.sum(axis=1) > 0.6 * w, :] = 0
+    ink[:, ink.sum(axis=0) > 0.6 * h] = 0
+    return ink
+
+
+def find_trace_rows(ink: np.ndarray, px_per_mm: float) -> tuple[list[int], np.ndarray]:
+    """The baselines (y) of the trace rows, top to bottom, and each pixel row's coverage (the share
+    of the inked width that has ink within +-1.5 mm of it)."""
+    h, w = ink.shape
+    cols = np.flatnonzero(ink.any(axis=0))
+    if cols.size == 0:
+        return [], np.zeros(h)
+    # the inked width, robust to a stray mark far out: 1st to 99th percentile of inked columns
+    lo, hi = int(np.percentile(cols, 1)), int(np.percentile(cols, 99))
+    width = max(1, hi - lo + 1)
+    reach = max(1, int(round(1.5 * px_per_mm)))
+    bridge = max(1, int(round(0.8 * px_per_mm)))  # a faint trace broken where it crossed the grid lines
+    band = cv2.dilate(ink[:, lo : hi + 1], np.ones((2 * reach + 1, 2 * bridge + 1), np.uint8))
+    coverage = band.sum(axis=1) / width
+    level = ink[:, lo : hi + 1].sum(axis=1).astype(np.float64)  # the baseline is where ink runs level
+    gap = max(2, int(round(MIN_ROW_GAP_MM * px_per_mm)))
+    edge = max(1, int(round(2 * px_per_mm)))
+    inside = np.zeros(h, bool)
+    inside[edge : h - edge] = True
+    if not inside.any():
+        return [], coverage
+    # rows are judged against the page's best-covered row: a faint trace broken by the grid still
+    # stands out from text lines, which cover a fraction of the width
+    threshold = max(MIN_ROW_COVERAGE, ROW_COVERAGE_OF_BEST * float(coverage[inside].max()))
+    candidates = np.flatnonzero((coverage >= threshold) & inside)
+    rows: list[int] = []
+    if candidates.size:
+        groups = np.split(candidates, np.flatnonzero(np.diff(candidates) > 1) + 1)
+        for group in groups:
+            # within a band of high coverage, the most-inked pixel row is the baseline
+            rows.append(int(group[np.argmax(level[group])]))
+    merged: list[int] = []
+    for y in rows:  # two bands closer than a row gap are one row (a wide QRS split the band)
+        if merged and y - merged[-1] < gap:
+            if level[y] > level[merged[-1]]:
+                merged[-1] = y
+        else:
+            merged.append(y)
+    return merged, coverage
+
+
+def _row_band(baselines: list[int], i: int, h: int) -> tuple[int, int]:
+    """A row's crop: halfway to the neighbouring baselines (the same half-spacing above the first and
+    below the last)."""
+    spacing = np.diff(baselines) if len(baselines) > 1 else np.array([h // 2])
+    half = int(np.median(spacing) // 2)
+    top = (baselines[i - 1] + baselines[i]) // 2 if i > 0 else baselines[i] - half
+    bottom = (baselines[i] + baselines[i + 1]) // 2 if i + 1 < len(baselines) else baselines[i] + half
+    return max(0, top), min(h, bottom)
+
+
+def _trace_span(ink: np.ndarray, y0: int, y1: int, ppx: float, ppy: float) -> tuple[int, int, bool] | None:
+    """(first, last) column of a row's trace, its calibration pulse excluded, and whether a pulse was
+    found; None when the row has no ink."""
+    sub = ink[y0:y1]
+    cols = np.flatnonzero(sub.any(axis=0))
+    if cols.size == 0:
+        return None
+    # the trace: runs of inked columns (gaps up to 2.5 mm bridged: a faint trace broken at grid
+    # lines, a jump between columns) at least 4 mm long; a page edge's sliver is shorter
+    breaks = np.flatnonzero(np.diff(cols) > max(2, 2.5 * ppx))
+    starts = np.r_[0, breaks + 1]
+    ends = np.r_[breaks, cols.size - 1]
+    long_runs = np.flatnonzero(cols[ends] - cols[starts] >= 4 * ppx)
+    if long_runs.size == 0:
+        return None
+    x0, x1 = int(cols[starts[long_runs[0]]]), int(cols[ends[long_runs[-1]]])
+    pulse = find_calibration_pulse(sub, x0, x1, ppx, ppy)
+    if pulse is None:
+        return x0, x1, False
+    clear = max(1, int(round(0.4 * ppx)))
+    if pulse.side == "left":
+        after = cols[cols > pulse.last_col + clear]
+        x0 = int(after[0]) if after.size else x0
+    else:
+        before = cols[cols < pulse.first_col - clear]
+        x1 = int(before[-1]) if before.size else x1
+    return x0, x1, True
+
+
+def layout_for_rows(n_rows: int) -> tuple[str, tuple[tuple[str, ...], ...], int] | None:
+    """(layout name, lead grid, rhythm strips) for a number of trace rows, or None. Six rows could be
+    3x4 with three rhythm strips or 6x2: `detect_layout` decides by the column separators."""
+    if 3 <= n_rows <= 6:
+        return f"3x4+{n_rows - 3}", LEADS_3X4, n_rows - 3
+    if n_rows == 7:
+        return "6x2+1", LEADS_6X2, 1
+    if n_rows in (12, 13):
+        return f"12x1+{n_rows - 12}", LEADS_12X1, n_rows - 12
+    return None
+
+
+def _has_quarter_separators(ink: np.ndarray, baselines: list[int], rows: int, x0: int, x1: int, ppx: float, ppy: float) -> bool:
+    """True when the short rows show a break or a separator mark at the 1/4 and 3/4 boundaries (a
+    3x4 page); a 6x2 page's leads run straight through them."""
+    width = x1 - x0
+    marks = 0
+    for quarter in (0.25, 0.75):
+        x = int(round(x0 + quarter * width))
+        half = max(1, int(round(1.5 * ppx)))  # the span's ends are known to about a millimetre
+        for i in range(rows):
+            top, bottom = _row_band(baselines, i, ink.shape[0])
+            window = ink[top:bottom, max(0, x - half) : x + half + 1]
+            # a separator: a vertical stroke at least 3 mm tall right at the boundary
+            tall = (window.sum(axis=0) >= 3 * ppy).any() if window.size else False
+            marks += bool(tall)
+    return marks >= rows  # at least half of the (row, boundary) pairs
+
+
+def residual_skew(ink: np.ndarray, max_deg: float = 12.0) -> float:
+    """The angle (degrees, `preprocess` sign) that makes the trace rows level: the rotation whose
+    row profile is most peaked (long baselines gather in few pixel rows). Catches a page whose grid
+    gave no angle or a wrong one."""
+    scale = 4
+    small = cv2.resize(ink.astype(np.float32), (max(1, ink.shape[1] // scale), max(1, ink.shape[0] // scale)), interpolation=cv2.INTER_AREA)
+    h, w = small.shape
+
+    def sharpness(angle: float) -> float:
+        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
+        profile = cv2.warpAffine(small, m, (w, h), flags=cv2.INTER_LINEAR).sum(axis=1)
+        return float(np.dot(profile, profile))
+
+    coarse = np.arange(-max_deg, max_deg + 0.01, 0.5)
+    best = float(coarse[np.argmax([sharpness(a) for a in coarse])])
+    fine = np.arange(best - 0.5, best + 0.51, 0.1)
+    best = float(fine[np.argmax([sharpness(a) for a in fine])])
+    if sharpness(best) < 1.15 * sharpness(0.0):  # no clear gain: the rows were level already
+        return 0.0
+    return -best  # warpAffine turns by +angle to level the rows: the page is skewed by -angle
+
+
+LAYOUT_SHORT_SIDE = 850  # the layout is found on the page scaled down to about this short side (a
+# letter page at ~100 dpi): rows and columns are millimetres wide, and a 200-300 dpi page costs 4-9x
+# more to read at full size than the layout needs
+
+
+def detect_layout(image: np.ndarray, default_px_per_mm: float | None = None) -> tuple[np.ndarray, PageLayout]:
+    """The deskewed page (BGR, full size) and its layout: lead boxes in that page's pixels."""
+    bgr = to_bgr_uint8(image)
+    full_h, full_w = bgr.shape[:2]
+    scale = max(1, min(full_h, full_w) // LAYOUT_SHORT_SIDE)
+    small = cv2.resize(bgr, (full_w // scale, full_h // scale), interpolation=cv2.INTER_AREA) if scale > 1 else bgr
+    result = _detect_layout(small, default_px_per_mm / scale if default_px_per_mm else None)
+    page = deskew(bgr, result.skew_deg)
+    if scale > 1:
+        def up(v: int, limit: int, small_limit: int) -> int:
+            return limit if v >= small_limit else min(limit, v * scale)
+
+        sh, sw = small.shape[:2]
+        result.boxes = [
+            LeadBox(b.lead, up(b.x0, full_w, sw), up(b.y0, full_h, sh), up(b.x1, full_w, sw), up(b.y1, full_h, sh), b.start_s, b.duration_s, b.is_rhythm_strip, b.lead_name_source)
+            for b in result.boxes
+        ]
+        result.baselines = [y * scale for y in result.baselines]
+        result.trace_x = (result.trace_x[0] * scale, result.trace_x[1] * scale) if result.trace_x else None
+        result.px_per_mm = result.px_per_mm * scale if result.px_per_mm else None
+    return page, result
+
+
+def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLayout:
+    prep = prepare_image(image, default_px_per_mm)
+    skew = float(prep.grid.skew_deg) if prep.grid.found else 0.0
+    if prep.too_small or prep.blank or not prep.ink.any():
+        return PageLayout(None, skew_deg=skew, reject_reason="page layout not found: blank page (no trace ink)")
+    ink = _without_rulings(prep.ink)
+    extra = residual_skew(ink)
+    if abs(extra) >= 0.2:  # the grid's angle left the rows sloping (or it had none): level them
+        skew += extra
+        prep = prepare_image(deskew(image, skew), default_px_per_mm, deskew=False)
+        ink = _without_rulings(prep.ink)
+    result = PageLayout(None, skew_deg=skew)
+    h, w = prep.ink.shape
+    if prep.grid.found:
+        ppx, ppy = float(prep.grid.px_per_mm_x), float(prep.grid.px_per_mm_y)
+    else:  # no grid: assume the page is ~280 mm wide (a landscape letter or A4 page)
+        ppx = ppy = float(default_px_per_mm) if default_px_per_mm else w / 280.0
+    result.px_per_mm = ppx
+    baselines, _ = find_trace_rows(ink, ppy)
+    result.baselines = baselines
+    if len(baselines) < 3:
+        what = "a single trace row (one lead strip named as a page?)" if len(baselines) == 1 else f"{len(baselines)} trace rows"
+        result.reject_reason = f"page layout not found: {what}; expected 3-6 (3x4), 7 (6x2) or 12-13 (12x1) rows"
+        return result
+    placed = layout_for_rows(len(baselines))
+    if placed is None:
+        result.reject_reason = f"page layout not found: {len(baselines)} trace rows; expected 3-6 (3x4), 7 (6x2) or 12-13 (12x1) rows"
+        return result
+    name, grid, rhythm = placed
+
+    # the 10 s span: from the full-width rows (the rhythm strips, else every row), pulses excluded
+    bands = [_row_band(baselines, i, h) for i in range(len(baselines))]
+    # every row runs from the start to the end of the 10 s (a 3x4 row in four pieces): the median
+    # over rows is robust to one row's stray mark
+    spans = [s for i in range(len(baselines)) if (s := _trace_span(ink, *bands[i], ppx, ppy)) is not None]
+    if not spans:
+        result.reject_reason = "page layout not found: no trace in the rows found"
+        return result
+    x0 = int(np.median([s[0] for s in spans]))
+    x1 = int(np.median([s[1] for s in spans]))
+    if len(baselines) == 6 and not _has_quarter_separators(ink, baselines, 6, x0, x1, ppx, ppy):
+        name, grid, rhythm = "6x2+0", LEADS_6X2, 0
+    result.layout = name
+    result.trace_x = (x0, x1)
+    width = x1 - x0 + 1
+    # page-level QC: the span should be 10 s at the grid's scale, the rows evenly spaced and inked
+    span_ratio = width / (RECORD_S * PAPER_SPEED_MM_S * ppx)
+    spacing = np.diff(baselines)
+    evenness = float(spacing.min() / spacing.max()) if spacing.size else 1.0
+    filled = []
+    for y0, y1 in bands:
+        cols = ink[y0:y1, x0 : x1 + 1].any(axis=0)
+        filled.append(float(cols.mean()))
+    result.confidence = float(min(1.0, span_ratio, 1.0 / span_ratio) * min(1.0, evenness / 0.8) * min(1.0, min(filled) / 0.8))
+
+    inset = max(2, int(round(COLUMN_INSET_MM * ppx)))
+    n_grid_rows = len(grid)
+    for r, leads in enumerate(grid):
+        y0, y1 = bands[r]
+        n_cols = len(leads)
+        for c, lead in enumerate(leads):
+            left = x0 + c * width / n_cols
+            right = x0 + (c + 1) * width / n_cols
+            # the outer ends keep the calibration pulse (the digitizer finds and drops it); inner
+            # boundaries stop short of the separator marks printed there
+            cx0 = 0 if c == 0 else int(round(left)) + inset
+            cx1 = w if c == n_cols - 1 else int(round(right)) - inset
+            start = (max(cx0, x0) - x0) / width * RECORD_S
+            end = (min(cx1, x1 + 1) - x0) / width * RECORD_S
+            result.boxes.append(LeadBox(lead, cx0, y0, cx1, y1, round(start, 3), round(end - start, 3), False))
+    for k, lead in enumerate(RHYTHM_LEADS.get(rhythm, ())):
+        y0, y1 = bands[n_grid_rows + k]
+        result.boxes.append(LeadBox(lead, 0, y0, w, y1, 0.0, RECORD_S, True))
+    return result
+
+
+@dataclass
+class PageLead:
+    box: LeadBox
+    result: object  # pipeline.ProcessedLead
+
+
+def process_page(image: np.ndarray, default_px_per_mm: float | None = None) -> tuple[PageLayout, list[PageLead]]:
+    """Every lead segment of a page, digitized (`process_lead_image` on each crop)."""
+    from cardioml_pipeline.ecg_images.pipeline import process_lead_image
+
+    page, layout = detect_layout(image, default_px_per_mm)
+    leads = []
+    for box in layout.boxes:
+        crop = np.ascontiguousarray(page[box.y0 : box.y1, box.x0 : box.x1])
+        leads.append(PageLead(box, process_lead_image(crop, default_px_per_mm)))
+    return layout, leads
+
+
+def draw_boxes(page: np.ndarray, layout: PageLayout) -> np.ndarray:
+    """The page with each lead box drawn and named (for the README and the QC gallery)."""
+    out = to_bgr_uint8(page).copy()
+    for box in layout.boxes:
+        colour = (200, 60, 0) if box.is_rhythm_strip else (0, 140, 0)
+        cv2.rectangle(out, (box.x0, box.y0), (box.x1 - 1, box.y1 - 1), colour, 2)
+        cv2.putText(out, f"{box.lead} {box.start_s:g}s", (box.x0 + 6, box.y0 + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, colour, 2)
+    return out

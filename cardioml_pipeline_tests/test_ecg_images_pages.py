@@ -1,0 +1,262 @@
+"""Whole 12-lead pages: layout detection, cutting into leads, the image stage's page rows and signals,
+and bad pages. Real PNGs: pages drawn by the demo's page renderer from known signals, and the
+shared ECGMiner / ecg-image-kit pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import polars as pl
+import pytest
+
+from cardioml_pipeline.demo.pages import render_page
+from cardioml_pipeline.demo.render import RenderSpec, render_lead
+from cardioml_pipeline.demo.synth import synthesize_12_lead
+from cardioml_pipeline.ecg_images.digitize import signal_agreement
+from cardioml_pipeline.ecg_images.discovery import list_image_files
+from cardioml_pipeline.ecg_images.index import ArtifactLayout, read_patient_signals
+from cardioml_pipeline.ecg_images.pages import detect_layout, process_page
+from cardioml_pipeline.ecg_images.processing import run_image_stage
+from cardioml_pipeline_tests.conftest import SHARED_DATASETS, require_shared
+
+FS = 500
+
+
+@pytest.fixture(scope="module")
+def signals() -> dict[str, np.ndarray]:
+    return synthesize_12_lead([], 75.0, seed=11)
+
+
+def _snr_by_segment(signals, segments, leads) -> dict[tuple[str, bool], float]:
+    got = {(lead.box.lead, lead.box.is_rhythm_strip): lead.result.signal_mv for lead in leads}
+    out = {}
+    for segment in segments:
+        estimate = got.get((segment.lead, segment.is_rhythm_strip))
+        reference = signals[segment.lead][segment.start_sample : segment.end_sample]
+        out[(segment.lead, segment.is_rhythm_strip)] = signal_agreement(reference, estimate, FS)[1] if estimate is not None and estimate.size else float("-inf")
+    return out
+
+
+def test_3x4_page_gives_thirteen_lead_segments_in_layout_order(signals):
+    page, drawn = render_page(signals, layout="3x4+1", dpi=120)
+    _, layout = detect_layout(page)
+    assert layout.reject_reason is None and layout.layout == "3x4+1" and layout.confidence > 0.8
+    assert [b.lead for b in layout.boxes] == ["I", "aVR", "V1", "V4", "II", "aVL", "V2", "V5", "III", "aVF", "V3", "V6", "II"]
+    assert [b.is_rhythm_strip for b in layout.boxes] == [False] * 12 + [True]
+    assert [b.start_s for b in layout.boxes[:4]] == pytest.approx([0.0, 2.5, 5.0, 7.5], abs=0.1)
+    assert all(b.duration_s == pytest.approx(2.5, abs=0.15) for b in layout.boxes[:12])
+    assert layout.boxes[12].duration_s == 10.0
+    # each box covers the segment the renderer drew there
+    for box, segment in zip(layout.boxes, drawn):
+        assert box.lead == segment.lead
+        sx0, sy0, sx1, sy1 = segment.box
+        overlap = min(box.x1, sx1) - max(box.x0, sx0)
+        assert overlap > 0.9 * (sx1 - sx0) - 10, (box, segment)
+        assert box.y0 < (sy0 + sy1) / 2 < box.y1
+
+
+@pytest.mark.parametrize("name", ["6x2+1", "12x1+0", "3x4+0", "3x4+3"])
+def test_other_layouts_are_found(signals, name):
+    page, drawn = render_page(signals, layout=name, dpi=100)
+    _, layout = detect_layout(page)
+    assert layout.layout == name, layout.reject_reason
+    assert [(b.lead, b.is_rhythm_strip) for b in layout.boxes] == [(s.lead, s.is_rhythm_strip) for s in drawn]
+
+
+def test_page_leads_digitize_close_to_the_signals_drawn(signals):
+    page, drawn = render_page(signals, layout="3x4+1", dpi=150)
+    layout, leads = process_page(page)
+    snr = _snr_by_segment(signals, drawn, leads)
+    assert len(leads) == 13
+    assert np.median(list(snr.values())) >= 15.0, snr
+
+
+def test_rotated_page_is_levelled_and_cut(signals):
+    page, drawn = render_page(signals, layout="3x4+1", dpi=120, rotation_deg=4.5)
+    layout, leads = process_page(page)
+    assert layout.layout == "3x4+1"
+    assert abs(abs(layout.skew_deg) - 4.5) < 0.6
+    snr = _snr_by_segment(signals, drawn, leads)
+    assert np.median(list(snr.values())) >= 12.0, snr
+
+
+def _write(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+
+
+def test_stage_writes_one_row_per_lead_segment_with_page_columns(tmp_path, signals):
+    images = tmp_path / "ECG_Images"
+    page, _ = render_page(signals, layout="3x4+1", dpi=110)
+    _write(images / "Patient_1001.png", page)
+    strip = render_lead(signals["V2"], FS, RenderSpec(dpi=110))
+    _write(images / "Patient_1001_lead_V2.png", strip)  # a per-lead image beside the page: both kept
+    artifacts = tmp_path / "artifacts"
+
+    index, summary = run_image_stage(images, artifacts, {1001}, workers=1)
+    rows = index.collect()
+    page_rows = rows.filter(pl.col("source_path") == "Patient_1001.png")
+    assert page_rows.height == 13
+    assert page_rows["reject_reason"].null_count() == 13
+    assert page_rows.filter(pl.col("lead") == "II").height == 2
+    assert page_rows["page_layout"].unique().to_list() == ["3x4+1"]
+    assert page_rows["page_path"].unique().to_list() == ["Patient_1001.png"]
+    assert page_rows["page_sha256"].unique().to_list() == page_rows["source_sha256"].unique().to_list()
+    assert page_rows["lead_name_source"].unique().to_list() == ["layout"]
+    assert sorted(page_rows["start_s"].round(1).unique().to_list()) == [0.0, 2.5, 5.0, 7.5]
+    assert page_rows.filter(pl.col("is_rhythm_strip"))["duration_s"].to_list() == [10.0]
+    assert (page_rows["lead_box_x1"] > page_rows["lead_box_x0"]).all() and (page_rows["lead_box_y1"] > page_rows["lead_box_y0"]).all()
+    lead_row = rows.filter(pl.col("source_path") == "Patient_1001_lead_V2.png").row(0, named=True)
+    assert lead_row["start_s"] == 0.0 and lead_row["is_rhythm_strip"] is False and lead_row["lead_name_source"] == "file_name"
+    assert lead_row["duration_s"] == pytest.approx(10.0, abs=0.3) and lead_row["page_path"] is None
+
+    stored = read_patient_signals(ArtifactLayout(artifacts), 1001)
+    assert stored.height == 14  # 13 page segments + the per-lead V2
+    assert stored.filter((pl.col("lead") == "II") & pl.col("is_rhythm_strip"))["n_samples"].item() > 9 * FS
+    assert stored.filter(pl.col("lead") == "V2")["source_path"].sort().to_list() == ["Patient_1001.png", "Patient_1001_lead_V2.png"]
+
+    # a re-run reuses the page whole; removing the page drops its signals, the per-lead image stays
+    again, summary = run_image_stage(images, artifacts, {1001}, workers=1)
+    assert summary.reused == 2 and summary.processed == 0
+    assert again.collect().drop("processed_at").equals(rows.drop("processed_at"))
+    (images / "Patient_1001.png").unlink()
+    run_image_stage(images, artifacts, {1001}, workers=1)
+    assert read_patient_signals(ArtifactLayout(artifacts), 1001)["source_path"].to_list() == ["Patient_1001_lead_V2.png"]
+
+
+def test_bad_pages_get_reasons_and_the_run_goes_on(tmp_path, signals):
+    images = tmp_path / "ECG_Images"
+    page, _ = render_page(signals, layout="3x4+1", dpi=100, blank_leads=("V3",))
+    _write(images / "Patient_1001-1.png", page)  # the patient's first ECG, one lead missing
+    _write(images / "Patient_1001-1.jpg", page)  # a second file claiming the same ECG
+    _write(images / "Patient_1002.png", render_lead(signals["II"], FS, RenderSpec(dpi=100)))  # one strip named as a page
+    _write(images / "Patient_1003.png", np.full((600, 900, 3), 250, np.uint8))  # blank page
+
+    rows = run_image_stage(images, tmp_path / "artifacts", {1001, 1002, 1003}, workers=1)[0].collect()
+    by_path = {path: frame for (path,), frame in rows.group_by("source_path")}
+    first = by_path["Patient_1001-1.png"]
+    assert first["ecg_index"].unique().to_list() == [1]
+    assert first.height == 13
+    v3 = first.filter(pl.col("lead") == "V3").row(0, named=True)
+    assert v3["reject_reason"] is not None or not v3["qc_passed"], "a missing lead must not pass as digitized"
+    assert first.filter(pl.col("lead") != "V3")["reject_reason"].null_count() == 12
+    assert by_path["Patient_1001-1.jpg"]["reject_reason"].item() == "duplicate of Patient_1001-1.png (same patient's ECG page)"
+    strip = by_path["Patient_1002.png"].row(0, named=True)
+    assert by_path["Patient_1002.png"].height == 1
+    assert strip["reject_reason"].startswith("page layout not found: a single trace row (one lead strip named as a page?)")
+    assert by_path["Patient_1003.png"]["reject_reason"].item().startswith("page layout not found")
+
+
+def test_page_names_are_discovered_not_rejected(tmp_path):
+    images = tmp_path / "ECG_Images"
+    for name in ("Patient_1001.png", "Patient_1001-2.jpeg", "Patient_1001_lead_I.png", "Patient_x.png"):
+        _write(images / name, np.full((20, 40, 3), 255, np.uint8))
+    found = {f.relative_path: f for f in list_image_files(images)}
+    assert found["Patient_1001.png"].is_page and found["Patient_1001.png"].reject_reason is None and found["Patient_1001.png"].ecg_index is None
+    assert found["Patient_1001-2.jpeg"].is_page and found["Patient_1001-2.jpeg"].ecg_index == 2
+    assert not found["Patient_1001_lead_I.png"].is_page
+    assert found["Patient_x.png"].reject_reason is not None
+
+
+def test_ecgminer_page_every_lead_digitized():
+    root = require_shared(SHARED_DATASETS / "ecgminer-ludb-pages")
+    page = cv2.imread(str(root / "img" / "001.png"), cv2.IMREAD_UNCHANGED)
+    truth = pl.read_csv(root / "signal" / "001.csv")
+    layout, leads = process_page(page)
+    assert layout.layout == "3x4+1" and len(leads) == 13
+    snrs = []
+    for lead in leads:
+        box = lead.box
+        a, b = int(round(box.start_s * FS)), int(round((box.start_s + box.duration_s) * FS))
+        a, b = (0, 5000) if box.is_rhythm_strip else (round(a / 1250) * 1250, round(a / 1250) * 1250 + 1250)
+        snrs.append(signal_agreement(truth[box.lead].to_numpy()[a:b], lead.result.signal_mv, FS)[1])
+    assert np.median(snrs) >= 15.0, snrs
+
+
+def test_ecg_image_kit_6x2_page_boxes_match_the_kits():
+    import json
+
+    root = require_shared(SHARED_DATASETS / "ecg-image-kit-renders" / "pages")
+    image = cv2.imread(str(root / "Patient_1005_6x2.png"), cv2.IMREAD_UNCHANGED)
+    kit = json.loads((root / "Patient_1005_6x2.json").read_text())
+    _, layout = detect_layout(image)
+    assert layout.layout == "6x2+1"
+    for box in layout.boxes:
+        if box.is_rhythm_strip:
+            continue
+        entry = next(e for e in kit["leads"] if e["lead_name"] == box.lead)
+        ys = [corner[0] for corner in entry["lead_bounding_box"].values()]
+        xs = [corner[1] for corner in entry["lead_bounding_box"].values()]
+        assert box.y0 <= (min(ys) + max(ys)) / 2 <= box.y1, box
+        assert box.x0 <= (min(xs) + max(xs)) / 2 <= box.x1, box
+
+
+def test_dagster_run_page_checks_views_and_features(demo_copy, tmp_path, signals):
+    from cardioml_pipeline_tests.conftest import check_results, failed_steps, query, run_pipeline
+
+    images = demo_copy / "ECG_Images"
+    page, _ = render_page(signals, layout="3x4+1", dpi=100)
+    _write(images / "Patient_1001.png", page)
+    _write(images / "Patient_1002.png", render_lead(signals["II"], FS, RenderSpec(dpi=100)))  # a strip named as a page
+    import dagster as dg
+
+    warehouse = tmp_path / "w.duckdb"
+    # the page through the image stage into the lead features, and what those need upstream
+    selection = dg.AssetSelection.assets(dg.AssetKey(["features", "ecg_lead_features"])).upstream()
+    result = run_pipeline(demo_copy, warehouse, selection=selection)
+    assert failed_steps(result) == {}
+    checks = check_results(result)
+    assert not checks[("images/ecg_images", "page_layout_found")].passed  # Patient_1002.png was not placed
+    assert checks[("images/ecg_images", "page_leads_complete")].passed
+    assert checks[("images/ecg_images", "page_calibration_agreement")].passed
+    assert checks[("images/ecg_signals", "signals_match_index")].passed
+    rows = query(
+        warehouse,
+        "SELECT lead, start_s, duration_s, is_rhythm_strip, source_path FROM staging.ecg_signals WHERE file_number = 1001 AND lead = 'II' ORDER BY is_rhythm_strip",
+    )
+    assert [(r[0], r[3], r[4]) for r in rows] == [("II", False, "Patient_1001.png"), ("II", True, "Patient_1001.png")]
+    assert rows[0][1] == 0.0 and rows[0][2] == pytest.approx(2.5, abs=0.15) and rows[1][2] == 10.0
+    # features take the longest segment of a lead: lead II's 10 s rhythm strip
+    assert query(warehouse, "SELECT duration_s FROM features.ecg_lead_features WHERE file_number = 1001 AND lead = 'II'")[0][0] > 9.0
+
+
+def test_cli_demo_data_pages_writes_pages_with_their_signals(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "cardioml_pipeline.cli", "demo-data", "--patients", "2", "--pages", "--out", str(out), "--workers", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (out / "ECG_Images").iterdir()) == ["Patient_1001.png", "Patient_1002.png"]
+    segments = pl.read_parquet(out / "demo_truth" / "pages" / "patient_1001.parquet")
+    assert segments.height == 13 and segments["page_layout"].unique().to_list() == ["3x4+1"]
+    truth = pl.read_parquet(out / "demo_truth" / "signals" / "patient_1001.parquet")
+    signals = {row["lead"]: np.asarray(row["signal_mv"]) for row in truth.iter_rows(named=True)}
+    assert all(s.size == 5000 for s in signals.values())
+    # the page digitizes back to the signals it was drawn from
+    index = run_image_stage(out / "ECG_Images", tmp_path / "artifacts", {1001, 1002}, workers=1)[0].collect()
+    assert index.filter(pl.col("source_path") == "Patient_1001.png").height == 13
+    stored = read_patient_signals(ArtifactLayout(tmp_path / "artifacts"), 1001)
+    snrs = []
+    for seg in segments.iter_rows(named=True):
+        got = stored.filter((pl.col("lead") == seg["lead"]) & (pl.col("is_rhythm_strip") == seg["is_rhythm_strip"]))
+        if got.height:
+            snrs.append(signal_agreement(signals[seg["lead"]][seg["start_sample"] : seg["end_sample"]], np.asarray(got["signal_mv"][0]), FS)[1])
+    assert len(snrs) == 13 and np.median(snrs) >= 12.0, snrs
+
+
+def test_cli_demo_data_rejects_an_unknown_page_layout(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cardioml_pipeline.cli", "demo-data", "--patients", "1", "--pages", "9x9", "--out", str(tmp_path / "d")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and "unknown page layout '9x9'" in done.stderr
+    assert not (tmp_path / "d").exists()
