@@ -127,17 +127,55 @@ def test_beats_are_found_on_a_low_amplitude_lead():
     assert not any("beats found" in reason for reason in out.qc_reasons)
 
 
-def test_an_upside_down_or_mirrored_scan_runs_backwards_in_its_metric():
+def test_an_upside_down_or_mirrored_lead_fails_qc_as_running_backwards():
     """Turned by 180 degrees or mirrored, the trace runs backwards (T waves before the QRS): the
-    `time_reversal` metric says so, and the same strip the right way round reads below 1. (A lead with
-    a clear T wave; where the T wave is flat the direction cannot be told, so the metric is recorded,
-    not yet part of the verdict.)"""
+    `time_reversal` metric says so and the lead fails QC with that reason; the same strip the right
+    way round reads below 1 and passes (before: the turned strip passed QC, r -0.96)."""
     from cardioml_pipeline.ecg_images.qc import MAX_REVERSAL
 
     image, _, _ = _kit("1023_V2")
-    assert process_lead_image(image).qc_metrics["time_reversal"] < 1.0
+    upright = process_lead_image(image)
+    assert upright.qc_metrics["time_reversal"] < 1.0 and upright.qc_passed, upright.qc_reasons
     for turned in (cv2.rotate(image, cv2.ROTATE_180), cv2.flip(image, 1)):
-        assert process_lead_image(turned).qc_metrics["time_reversal"] > MAX_REVERSAL
+        out = process_lead_image(turned)
+        assert out.qc_metrics["time_reversal"] > MAX_REVERSAL
+        assert not out.qc_passed and any("runs backwards" in r for r in out.qc_reasons), out.qc_reasons
+
+
+def test_a_patient_whose_leads_run_backwards_fails_as_a_whole(tmp_path):
+    """One patient's twelve leads scanned upside down, another's the right way: every lead of the
+    turned patient fails QC (the vote over its leads), including those whose own T wave is too flat to
+    tell; the upright patient's verdicts are its own."""
+    from cardioml_pipeline.ecg_images.processing import run_image_stage
+
+    images = tmp_path / "ECG_Images"
+    images.mkdir()
+    leads = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    for lead in leads:
+        upright, _, _ = _kit(f"1031_{lead}")
+        turned, _, _ = _kit(f"1015_{lead}")
+        cv2.imwrite(str(images / f"Patient_1031_lead_{lead}.png"), upright)
+        cv2.imwrite(str(images / f"Patient_1015_lead_{lead}.png"), cv2.rotate(turned, cv2.ROTATE_180))
+    index, _ = run_image_stage(images, tmp_path / "artifacts", None, workers=1)
+    rows = index.select("file_number", "lead", "qc_passed", "qc_reasons", "time_reversal").collect()
+    turned_rows = rows.filter(rows["file_number"] == 1015)
+    assert turned_rows.height == 12
+    assert not turned_rows["qc_passed"].any()
+    assert all(any("leads run backwards" in r for r in reasons) for reasons in turned_rows["qc_reasons"])
+    # some turned leads could not tell on their own: the vote caught them
+    assert (turned_rows["time_reversal"] <= 4.0).any()
+    upright_rows = rows.filter(rows["file_number"] == 1031)
+    assert upright_rows["qc_passed"].sum() >= 10
+    assert not any("backwards" in r for reasons in upright_rows["qc_reasons"] for r in reasons)
+
+
+def test_the_patient_vote_needs_enough_leads_and_a_clear_median():
+    from cardioml_pipeline.ecg_images.qc import backwards_patient_reason
+
+    assert backwards_patient_reason([3.0] * 5 + [None, float("nan")]) is None  # five leads: no vote
+    assert backwards_patient_reason([0.4] * 6 + [9.0] * 5) is None  # the upright majority decides
+    reason = backwards_patient_reason([2.5] * 7 + [0.5] * 5)
+    assert reason is not None and "2.5" in reason
 
 
 def _thin_pen_strip(dpi: float, seconds: float = 8.0, supersample: int = 4):

@@ -36,6 +36,7 @@ from cardioml_pipeline.ecg_images.index import (
     scan_index,
     signal_table,
 )
+from cardioml_pipeline.ecg_images.qc import backwards_patient_reason
 from cardioml_pipeline.ecg_images.version import PROCESSING_VERSION
 
 UNKNOWN_PATIENT = "patient {} is not in the clinical tables (staging.patients)"
@@ -282,18 +283,33 @@ def _signal_order(record: dict) -> tuple:
     return (record["lead"], record["source_path"], bool(record["is_rhythm_strip"]), record["start_s"] or 0.0)
 
 
+def fail_backwards_patient(rows: list[dict]) -> None:
+    """All of a patient's processed leads fail QC when together they run backwards
+    (`qc.backwards_patient_reason`: an upside-down or mirrored scan). Judged on the leads processed
+    in this run (a re-run that reprocesses a single changed image judges that image alone)."""
+    processed = [row for row in rows if row["reject_reason"] is None]
+    reason = backwards_patient_reason([row.get("time_reversal") for row in processed])
+    if reason is None:
+        return
+    for row in processed:
+        row["qc_reasons"] = [*row["qc_reasons"], reason]
+        row["qc_passed"] = False
+
+
 def process_patient(task: PatientTask) -> tuple[list[dict], bool]:
     """Process one patient's images (`process_one` each, `process_page_file` for a whole page) and
     write its signal file. Returns the index rows and whether a signal file was written."""
-    rows, fresh = [], []
+    results = []
     for item in task.items:
         image_task = ImageTask(task.images_dir, task.artifacts_root, item, task.default_px_per_mm)
-        results = process_page_file(image_task) if item.is_page else [process_one(image_task)]
-        for row, signal in results:
-            sampling_rate = row.pop("_sampling_rate_hz", None)
-            if signal is not None and row["reject_reason"] is None:
-                fresh.append(signal_record(row, signal, sampling_rate))
-            rows.append(row)
+        results.extend(process_page_file(image_task) if item.is_page else [process_one(image_task)])
+    fail_backwards_patient([row for row, _ in results])
+    rows, fresh = [], []
+    for row, signal in results:
+        sampling_rate = row.pop("_sampling_rate_hz", None)
+        if signal is not None and row["reject_reason"] is None:
+            fresh.append(signal_record(row, signal, sampling_rate))
+        rows.append(row)
     written = write_patient_signals(ArtifactLayout(Path(task.artifacts_root)), task.file_number, fresh, set(task.current_sources))
     return rows, written
 

@@ -3,8 +3,9 @@
 Each metric is declared once, in `QC_METRICS` (name, description, threshold, the reason it gives):
 the image index's columns, their descriptions in the UI and `verdict` all read it. The process also
 records ``px_per_mm_x``, ``px_per_mm_y``, ``thickness_px``, ``duration_s``, ``grid_strength`` and
-``gain_mm_mv`` (not judged). ``time_reversal`` is recorded only: where the T wave is flat the ratio
-cannot tell an upside-down scan, so it is not part of the verdict yet.
+``gain_mm_mv`` (not judged). An upside-down or mirrored scan is told by ``time_reversal`` on a lead
+(strong cases) and, for all of a patient's leads together, by `backwards_patient_reason` (applied by
+the image stage to each patient's freshly processed leads).
 
 `verdict` returns the reasons a lead fails (empty = pass). The at-least-four-beats rule is the
 published dataset's own cropping standard.
@@ -118,23 +119,28 @@ def detect_beats(sig: np.ndarray, fs: int) -> np.ndarray:
     return _drop_close_minor_peaks(beats, deviation, fs)
 
 
-MAX_REVERSAL = 3.0  # median-beat ratio (before / after the QRS) above which the trace likely runs backwards
-# (recorded, not yet a verdict: on the demo's lead III, whose T wave is often flat, it fires on 13 %)
+MAX_REVERSAL = 4.0  # a lead whose median beat has this much more wave before the QRS than after runs backwards
+# (0.4 % of upright leads, ecg-image-kit and demo, reach it; 56-62 % of turned or mirrored ones)
+MAX_PATIENT_REVERSAL = 1.5  # the median over a patient's leads above which all of them run backwards
+MIN_LEADS_FOR_VOTE = 6  # leads with a time_reversal needed for that vote
+REVERSAL_WINDOW_S = (0.12, 0.45)  # the part of the cycle compared, on either side of the QRS
 
 
 def time_reversal(sig: np.ndarray, beats: np.ndarray, fs: int) -> float:
-    """How backwards the trace runs: on the median beat (the beats aligned on their QRS), the largest
-    deflection from the beat's baseline in the part of the cycle before the QRS (from half the median
-    RR to 120 ms before it) over the largest after it (120 ms to half the RR after). In an ECG the T
-    wave, larger than the P wave, follows the QRS: the ratio is below 1. A scan turned upside down
-    (180 degrees) or mirrored runs backwards and puts the T waves before the QRS: above 1. NaN with
+    """How backwards the trace runs: on the median beat (the beats aligned on their QRS), the area
+    between the beat and its baseline over the part of the cycle before the QRS (from 120 ms to 450
+    ms or half the median RR before it) over the same area after it. In an ECG the T wave, larger and
+    longer than the P wave, follows the QRS: the ratio is below 1. A scan turned upside down (180
+    degrees) or mirrored runs backwards and puts the T waves before the QRS: above 1. Areas, not
+    peaks: a broad T wave outweighs a P wave even where the T is low (on LUDB signals and their
+    reversal, leads above 2: 1.7 % upright, 77 % reversed; by the peaks: 3.5 % and 62 %). NaN with
     fewer than 4 beats."""
     if beats.size < 4:
         return float("nan")
     x = np.asarray(sig, np.float64)
     rr = int(np.median(np.diff(beats)))
-    half = rr // 2
-    guard = int(0.12 * fs)
+    half = min(rr // 2, int(REVERSAL_WINDOW_S[1] * fs))
+    guard = int(REVERSAL_WINDOW_S[0] * fs)
     if half <= guard + int(0.04 * fs):
         return float("nan")
     inner = [int(b) for b in beats if b - half >= 0 and b + half < x.size]
@@ -142,9 +148,24 @@ def time_reversal(sig: np.ndarray, beats: np.ndarray, fs: int) -> float:
         return float("nan")
     median_beat = np.median(np.stack([x[b - half : b + half] for b in inner]), axis=0)
     baseline = float(np.median(median_beat))
-    before = np.abs(median_beat[: half - guard] - baseline).max()
-    after = np.abs(median_beat[half + guard :] - baseline).max()
-    return float((before + 1e-3) / (after + 1e-3))
+    before = np.abs(median_beat[: half - guard] - baseline).sum() / fs
+    after = np.abs(median_beat[half + guard :] - baseline).sum() / fs
+    return float((before + 1e-4) / (after + 1e-4))
+
+
+def backwards_patient_reason(values: list[float | None]) -> str | None:
+    """The QC reason for every lead of a patient whose leads, taken together, run backwards: the
+    median `time_reversal` over at least `MIN_LEADS_FOR_VOTE` leads above `MAX_PATIENT_REVERSAL`. The
+    leads of one patient come from one scanned page, so one orientation: together they tell an
+    upside-down or mirrored scan where a lead with a flat T wave alone cannot (ecg-image-kit
+    patients turned 180 degrees or mirrored: 95 % caught; upright: none)."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if len(finite) < MIN_LEADS_FOR_VOTE:
+        return None
+    median = float(np.median(finite))
+    if median <= MAX_PATIENT_REVERSAL:
+        return None
+    return f"the patient's leads run backwards (median time_reversal {median:.1f} > {MAX_PATIENT_REVERSAL}): an upside-down or mirrored scan?"
 
 
 def heart_rate(beats: np.ndarray, fs: int) -> float:
@@ -318,7 +339,9 @@ QC_METRICS: tuple[QcMetric, ...] = (
     ),
     QcMetric(
         "time_reversal",
-        f"Median beat's largest wave before the QRS over the largest after it: above {MAX_REVERSAL:.0f} the trace likely runs backwards (an upside-down or mirrored scan); recorded, not part of the QC verdict.",
+        f"Median beat's wave area before the QRS over the area after it (T waves follow the QRS: below 1). Above {MAX_REVERSAL:.0f} the lead fails QC as running backwards (an upside-down or mirrored scan); all of a patient's leads fail when their median is above {MAX_PATIENT_REVERSAL}.",
+        maximum=MAX_REVERSAL,
+        reason="trace runs backwards (time_reversal {value:.1f} > {limit:.0f}: waves before the QRS outweigh those after): an upside-down or mirrored scan?",
     ),
     QcMetric(
         "trace_span",
@@ -348,7 +371,7 @@ QC_METRIC_BY_NAME = {metric.name: metric for metric in QC_METRICS}
 # the order reasons are reported in (the verdict's order before the registry existed)
 _VERDICT_ORDER = (
     "trace_coverage", "trace_span", "grid_residue", "off_trace_ink", "noise", "image_noise", "beats_found",
-    "heart_rate_bpm", "calibration_pulse_height_px", "clipping",
+    "heart_rate_bpm", "calibration_pulse_height_px", "clipping", "time_reversal",
 )
 
 
