@@ -205,8 +205,8 @@ def _thin_pen_strip(dpi: float, seconds: float = 8.0, supersample: int = 4):
     return cv2.resize(canvas, (width, height), interpolation=cv2.INTER_AREA), truth, ppm
 
 
-@pytest.mark.parametrize("dpi", [125, 150])
-def test_steep_strokes_keep_their_timing_at_low_resolution(dpi):
+@pytest.mark.parametrize(("dpi", "min_snr"), [(125, 16.0), (150, 19.0)])
+def test_steep_strokes_keep_their_timing_at_low_resolution(dpi, min_snr):
     """At 125-150 dpi a column spans 3-4 samples and a QRS stroke crosses it in one column: the value
     at the column's centre is where the stroke crosses it, not the stroke's top (which widened every
     QRS by a column on each side: 5-9 dB on clean 100 dpi strips)."""
@@ -219,8 +219,8 @@ def test_steep_strokes_keep_their_timing_at_low_resolution(dpi):
     widths = np.diff(np.flatnonzero(np.diff(half.astype(np.int8)) != 0))[::2] / FS
     column_s = 1 / (25 * ppm)
     assert widths.size >= 6
-    assert abs(float(np.median(widths)) - 0.02) <= column_s, (widths, column_s)
-    assert snr >= 11.0, snr  # before: 7.0 and 8.5 dB
+    assert abs(float(np.median(widths)) - 0.02) <= column_s / 2, (widths, column_s)
+    assert snr >= min_snr, snr  # with the stroke's top read instead: 14.4 and 16.5 dB (1.3.0: 7.0 and 8.5)
 
 
 def test_low_resolution_strips_are_read_enlarged_and_reported_at_their_own_scale():
@@ -247,3 +247,15 @@ def test_clean_100_dpi_strips_of_real_ecgs():
         out = process_lead_image(image)
         snrs.append(signal_agreement(truth, out.signal_mv, FS)[1])
     assert np.median(snrs) >= 12.0, snrs
+
+
+@pytest.mark.parametrize("lead", ["I", "aVR", "aVL"])
+def test_a_neighbouring_trace_reaching_into_the_crop_is_not_followed(lead):
+    """A crowded letter page (ecg-image-kit, 12x1 at 250 dpi): the leads above and below reach into
+    these crops (5-6 % of their columns hold a neighbour's ink). The trace followed is the lead's own
+    (before: 6.3, 8.6 and 6.3 dB; now above 16)."""
+    image, truth, meta = _kit(f"1010_{lead}")
+    assert meta["foreign_cols_frac"] >= 0.05
+    out = process_lead_image(image)
+    _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
+    assert snr >= 15.0, snr
