@@ -259,3 +259,15 @@ def test_a_neighbouring_trace_reaching_into_the_crop_is_not_followed(lead):
     out = process_lead_image(image)
     _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
     assert snr >= 15.0, snr
+
+
+def test_a_trace_hidden_for_a_few_millimetres_is_still_followed_to_its_end():
+    """A wrinkled 100 dpi strip whose baseline vanishes for several millimetres where it runs along a
+    grid line: the pieces on either side lie at one level, so the trace is followed across the gap to
+    the end of the strip (before: the span stopped at the gap, 7.8 of 10 s, -2.8 dB)."""
+    image, truth, meta = _kit("1024_V6")
+    assert meta["dpi"] == 100
+    out = process_lead_image(image)
+    assert out.signal_mv.size / FS > 9.5
+    _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
+    assert snr >= 12.0, snr

@@ -74,10 +74,24 @@ def trace_columns(
     covered = np.cumsum(cover[:w]) > 0
     if not covered.any():
         return None
-    # longest run of covered columns, bridging gaps up to 4 mm (a QRS whose faint strokes broke off)
+    # longest run of covered columns, bridging gaps up to 4 mm (a QRS whose faint strokes broke off),
+    # and up to 12 mm where the ink on both sides lies at one level (a baseline hidden along a grid line)
     gap = max(2, int(round(4 * px_per_mm)))
     cols = np.flatnonzero(covered)
     breaks = np.flatnonzero(np.diff(cols) > gap)
+    if breaks.size:
+        long_gap = 3 * gap
+        level_tol = 2 * px_per_mm
+        keep_break = np.ones(breaks.size, bool)
+        for i, b in enumerate(breaks):
+            left_end, right_start = int(cols[b]), int(cols[b + 1])
+            if right_start - left_end > long_gap:
+                continue
+            left = _ink_level(ink, max(0, left_end - gap // 4), left_end + 1)
+            right = _ink_level(ink, right_start, min(w, right_start + gap // 4 + 1))
+            if left is not None and right is not None and abs(left - right) <= level_tol:
+                keep_break[i] = False
+        breaks = breaks[keep_break]
     starts = np.r_[cols[0], cols[breaks + 1]]
     ends = np.r_[cols[breaks], cols[-1]]
     k = int(np.argmax(ends - starts))
@@ -165,6 +179,12 @@ def find_calibration_pulse(mask: np.ndarray, x0: int, x1: int, px_per_mm_x: floa
                 pen = float(np.median(bottom[mid] - top[mid] + 1))
                 return CalibrationPulse(side, lo + a0, lo + b1, max(1.0, base - level - pen + 1.0), float(gap))
     return None
+
+
+def _ink_level(ink: np.ndarray, c0: int, c1: int) -> float | None:
+    """Median row of the ink in columns c0..c1-1 (None without ink)."""
+    rows = np.nonzero(ink[:, c0:c1])[0]
+    return float(np.median(rows)) if rows.size else None
 
 
 def _attach_end_pieces(
