@@ -19,7 +19,8 @@ Method:
    median beat. The median beat of each lead is the sample-wise median of its dominant beats.
 4. Boundaries, on the median beats of all leads together (one time frame):
    - QRS onset and offset from the spatial velocity (sum over leads of |d/dt| of the median beats,
-     pacemaker spikes replaced by its running median): walking out from its peak, the first
+     pacemaker spikes replaced by its running median; the onset never before the last spike
+     that precedes the peak): walking out from its peak, the first
      sample below 5 % of its QRS maximum above the isoelectric floor - so the earliest onset
      and latest offset that the leads together support; a dip shorter than 12 ms followed by a
      steep stretch (a wave's apex, a notch) does not end the QRS, and after 120 ms a local
@@ -307,6 +308,12 @@ def _qrs_bounds(medians: np.ndarray, z: int, fs: float) -> tuple[int, int] | Non
     above = velocity > level
     onset = peak
     window = max(2, int(0.02 * fs))
+    # a pacemaker spike before the peak precedes the ventricular activation it triggers: the onset
+    # is not searched before it (what is left of the spike, its shoulders, would bridge the walk
+    # across it to the isoelectric line before the spike: QRS 20-40 ms long on paced records)
+    paced = np.flatnonzero(spikes[lo:peak])
+    if paced.size:
+        lo = lo + int(paced[-1]) + 1
     while onset > lo and (above[onset] or steep[max(lo, onset - gap) : onset].any()):
         onset -= 1
     offset = peak
