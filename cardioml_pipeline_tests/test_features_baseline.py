@@ -14,8 +14,10 @@ from cardioml_pipeline.features.baseline import (
     TRIAGE_TABLES,
     Task,
     baseline_tasks,
+    _model,
     evaluate_task,
     feature_sets,
+    repeated_cv,
     run_baseline,
 )
 
@@ -71,6 +73,19 @@ def test_no_test_positive_is_still_evaluated_by_cross_validation():
     assert row["status"] == "evaluated", row["reason"]
     assert row["evaluation"] == "repeated_cv" and row["test_auroc"] is None
     assert 0.55 < row["auroc"] < 0.85
+
+
+def test_a_column_recorded_only_in_the_held_out_fold_does_not_stop_cross_validation():
+    """A rarely recorded measure can fall entirely into one held-out fold (here: one patient, who
+    is held out once per repeat): that fold's boosting model must be fitted without it, not crash
+    (it did on the demo images run)."""
+    frame = cohort(test_positives=1)
+    rare = np.full(frame.height, np.nan)
+    rare[100] = 1.0
+    frame = frame.with_columns(rare=pl.Series(rare)).with_columns(pl.col("rare").fill_nan(None))
+    labelled = frame.filter(pl.col(TARGET).is_not_null())
+    result = repeated_cv(labelled, TARGET, ["signal", "noise", "rare"], _model, seed=0, repeats=2)
+    assert result["cv_repeats"] == 2 and 0.5 < result["cv_auroc"] < 0.9
 
 
 def test_enough_test_positives_keep_the_test_split():

@@ -356,9 +356,12 @@ def repeated_cv(labelled: pl.DataFrame, target: str, columns: list[str], builder
             if y[train_index].min() == y[train_index].max():  # a fold took every positive: score it constant
                 scores[test_index] = y[train_index].mean()
                 continue
+            # a column recorded only in rows of the held-out fold is empty in the training rows:
+            # left out of that fold's model (boosting cannot bin an all-missing column)
+            present = ~np.all(np.isnan(x[train_index]), axis=0)
             model = builder(seed + repeat)
-            model.fit(x[train_index], y[train_index])
-            scores[test_index] = model.predict_proba(x[test_index])[:, 1]
+            model.fit(x[train_index][:, present], y[train_index])
+            scores[test_index] = model.predict_proba(x[test_index][:, present])[:, 1]
         aurocs.append(auroc(y, scores))
         auprcs.append(float(average_precision_score(y, scores)))
     mean = float(np.mean(aurocs))
