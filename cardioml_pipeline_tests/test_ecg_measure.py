@@ -294,6 +294,31 @@ def test_ludb_intervals_agree_with_the_cardiologists():
     assert sum(v is not None for v in pr_without_p) <= 1, pr_without_p
 
 
+def test_ludb_ventricular_paced_qrs_starts_after_the_pacing_spike():
+    """On ventricular-paced records the QRS onset walked back across the pacemaker spike (its
+    shoulders survive the spike filter), so the QRS read 20-55 ms long. The records are chosen by
+    LUDB's own metadata (unipolar ventricular pacing only), not by hand."""
+    require_shared(LUDB)
+    import csv
+
+    from cardioml_pipeline.features.ecg_measure import measure_record
+
+    bench = _benchmark()
+    with open(LUDB / "ludb.csv", newline="") as handle:
+        paced = [
+            int(row["ID"])
+            for row in csv.DictReader(handle)
+            if int(row["ID"]) <= 100 and "Unipolar ventricular pacing" in row["Cardiac pacing"] and "atrial pacing" not in row["Cardiac pacing"]
+        ]
+    assert len(paced) >= 3, paced
+    errors = []
+    for n in paced:
+        path = LUDB / "data" / f"{n}.hea"
+        errors.append(measure_record(path)["qrs_ms"] - bench.reference(path.with_suffix(""))["qrs_ms"])
+    assert np.mean(np.abs(errors)) <= 15, dict(zip(paced, errors))
+    assert max(errors) <= 40, dict(zip(paced, errors))
+
+
 # ---------------------------------------------------------------------------------------------
 # `cardioml measure`.
 

@@ -217,19 +217,40 @@ def test_real_splits_keep_shared_record_numbers_together(real_run):
 
 
 @pytest.mark.real_data
-@pytest.mark.parametrize("target", ["target_initial_diagnosis_cardiac", "outcome_death"])
-def test_real_baseline_reports_auroc_from_clinical_features(real_run, target):
+@pytest.mark.parametrize(("target", "feature_set"), [("target_initial_diagnosis_cardiac", "triage"), ("outcome_death", "clinical")])
+def test_real_baseline_reports_auroc_from_clinical_features(real_run, target, feature_set):
     result, warehouse = real_run
     status, positives, auroc, auprc = query(
         warehouse,
-        "SELECT status, n_test_positives, test_auroc, test_auprc FROM features.baseline_metrics WHERE target = ? AND feature_set = 'clinical'",
-        [target],
+        "SELECT status, n_test_positives, test_auroc, test_auprc FROM features.baseline_metrics WHERE target = ? AND feature_set = ?",
+        [target, feature_set],
     )[0]
     assert status == "evaluated" and positives >= 1
     assert 0.0 <= auroc <= 1.0 and 0.0 < auprc <= 1.0
     metadata = result.asset_materializations_for_node("features__baseline_metrics")[0].metadata
-    assert metadata[f"test_auroc {target}[clinical]"].value == pytest.approx(auroc, abs=1e-4)
+    assert metadata[f"test_auroc {target}[{feature_set}]"].value == pytest.approx(auroc, abs=1e-4)
     # ECG tasks are skipped with the reason, not crashed on
     ecg = query(warehouse, "SELECT count(*), count(*) FILTER (WHERE status = 'skipped' AND reason LIKE 'no usable ECG features%') FROM features.baseline_metrics WHERE feature_set IN ('ecg', 'clinical+ecg')")[0]
     assert ecg[0] == ecg[1] > 0
     assert "no usable ECG features" in metadata["skipped"].value
+
+
+@pytest.mark.real_data
+def test_real_death_is_judged_by_repeated_cross_validation_and_triage_by_triage_features(real_run):
+    """13 deaths, 1-2 in the test split: one split gives an AUROC from a rank or two; the baseline
+    cross-validates over every labelled patient instead and says so. The triage diagnosis sees
+    neither labs nor which panels were ordered."""
+    result, warehouse = real_run
+    row = frame(warehouse, "SELECT * FROM features.baseline_metrics WHERE target = 'outcome_death' AND feature_set = 'clinical'").row(0, named=True)
+    assert row["n_test_positives"] < 10 and row["evaluation"] == "repeated_cv"
+    assert row["cv_positives"] == row["n_positives"] == 13 and row["cv_n"] > 500
+    assert row["auroc"] == row["cv_auroc"] and row["auroc_ci_low"] < row["auroc"] < row["auroc_ci_high"]
+    assert row["auroc_ci_high"] - row["auroc_ci_low"] > 0.1
+    metadata = result.asset_materializations_for_node("features__baseline_metrics")[0].metadata
+    assert metadata["auroc outcome_death[clinical]"].value == pytest.approx(row["auroc"], abs=1e-4)
+    assert query(warehouse, "SELECT DISTINCT feature_set FROM features.baseline_metrics WHERE target = 'target_initial_diagnosis_cardiac'") == [("triage",)]
+    triage = frame(warehouse, "SELECT * FROM features.baseline_metrics WHERE target = 'target_initial_diagnosis_cardiac'").row(0, named=True)
+    allowed = {name for (name,) in query(warehouse, "SELECT name FROM features.feature_dictionary WHERE list_contains(baseline_feature_sets, 'triage')")}
+    assert triage["status"] == "evaluated" and triage["evaluation"] == "test_split"
+    assert triage["top_features"] and set(triage["top_features"]) <= allowed | {f"missingindicator_{n}" for n in allowed}
+    assert 10 <= triage["n_features"] <= len(allowed)

@@ -34,7 +34,7 @@ from cardioml_pipeline.warehouse import read_table, recorded_fingerprint, replac
 
 WRITER_POOL = "duckdb_writer"
 GROUP = "features"
-CODE_VERSION = "features-2"
+CODE_VERSION = "features-3"  # 3: baseline repeated CV below 10 test positives, triage feature set, dictionary baseline_feature_sets
 
 SIGNALS_KEY = dg.AssetKey(["images", "ecg_signals"])
 SIGNALS_VIEW = "staging.ecg_signals"
@@ -420,7 +420,7 @@ DICTIONARY_CHECKS = [
     pool=WRITER_POOL,
     code_version=CODE_VERSION,
     check_specs=DICTIONARY_CHECKS,
-    description="`features.feature_dictionary`: name, dtype, role, group, unit, description, formula, source tables and columns, missing rate of every column of features.patient_features.",
+    description="`features.feature_dictionary`: name, dtype, role, group, unit, description, formula, source tables and columns, missing rate and the baseline feature sets (ecg, clinical, clinical+ecg, triage) of every column of features.patient_features.",
 )
 def feature_dictionary(warehouse: WarehouseResource, artifacts: ArtifactStoreResource) -> dg.MaterializeResult:
     with warehouse.connect() as conn:
@@ -465,8 +465,10 @@ def feature_dictionary(warehouse: WarehouseResource, artifacts: ArtifactStoreRes
     description=(
         "`features.baseline_metrics`: per target, a HistGradientBoostingClassifier and an L2 logistic regression trained "
         "on the train split, the one with the better validation AUROC scored on the test split: test "
-        "AUROC (with a Hanley-McNeil 95 % interval), AUPRC and prevalence. ECG findings from ECG features alone; triage "
-        "diagnosis, death and final diagnosis from clinical (and clinical + ECG) features. Tasks that cannot be "
+        "AUROC (with a Hanley-McNeil 95 % interval), AUPRC and prevalence; targets with fewer than 10 test positives "
+        "are judged by repeated stratified cross-validation instead (`evaluation`, `auroc`, `cv_*`). ECG findings from "
+        "ECG features alone; the triage diagnosis from what is known at triage (demographics, triage vitals, history); "
+        "death and final diagnosis from clinical (and clinical + ECG) features. Tasks that cannot be "
         "evaluated are listed as skipped with the reason."
     ),
 )
@@ -492,10 +494,13 @@ def baseline_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     elapsed = time.perf_counter() - started
     evaluated = metrics.filter(pl.col("status") == "evaluated")
     skipped = metrics.filter(pl.col("status") == "skipped")
-    metadata = table_metadata(metrics, BASELINE_TABLE, warehouse.path, BASELINE_DESCRIPTIONS, preview_columns=["target", "feature_set", "status", "n_test_positives", "test_auroc", "test_auprc"])
+    metadata = table_metadata(metrics, BASELINE_TABLE, warehouse.path, BASELINE_DESCRIPTIONS, preview_columns=["target", "feature_set", "status", "evaluation", "n_test_positives", "auroc", "test_auroc", "test_auprc"])
     metadata["preview"] = dg.MetadataValue.md(
         markdown_table(
-            evaluated.select("target", "feature_set", "n_test", "n_test_positives", pl.col("test_auroc").round(3), pl.col("test_auroc_ci_low").round(3), pl.col("test_auroc_ci_high").round(3), pl.col("test_auprc").round(3), pl.col("test_prevalence").round(3)),
+            evaluated.select(
+                "target", "feature_set", "evaluation", "n_positives", pl.col("auroc").round(3), pl.col("auroc_ci_low").round(3), pl.col("auroc_ci_high").round(3), pl.col("auprc").round(3), pl.col("prevalence").round(3),
+                "n_test_positives", pl.col("test_auroc").round(3),
+            ),
             max_rows=100,
         )
         if evaluated.height
@@ -504,8 +509,10 @@ def baseline_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     metadata["skipped"] = dg.MetadataValue.md(markdown_table(skipped.select("target", "feature_set", "reason"), max_rows=100, max_width=120) if skipped.height else "none")
     for row in evaluated.iter_rows(named=True):
         name = f"{row['target']}[{row['feature_set']}]"
-        metadata[f"test_auroc {name}"] = dg.MetadataValue.float(round(row["test_auroc"], 4))
-        metadata[f"test_auprc {name}"] = dg.MetadataValue.float(round(row["test_auprc"], 4))
+        metadata[f"auroc {name}"] = dg.MetadataValue.float(round(row["auroc"], 4))
+        if row["test_auroc"] is not None:  # null under cross-validation when the test split has no positive
+            metadata[f"test_auroc {name}"] = dg.MetadataValue.float(round(row["test_auroc"], 4))
+            metadata[f"test_auprc {name}"] = dg.MetadataValue.float(round(row["test_auprc"], 4))
     metadata.update({"tasks_evaluated": evaluated.height, "tasks_skipped": skipped.height, "retrained": not unchanged, "seconds": round(elapsed, 2)})
     context.log.info(f"{BASELINE_TABLE}: {evaluated.height} tasks evaluated, {skipped.height} skipped ({elapsed:.1f}s)")
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(version))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from cardioml_pipeline.features.baseline import spec_feature_sets
 from cardioml_pipeline.features.clinical import clinical_feature_specs
 from cardioml_pipeline.features.ecg import COUNT_COLUMNS, GLOBAL_MEASURES, LEAD_MEASURES, LEADS, SUMMARIES, MEASURES_BY_NAME, lead_column
 from cardioml_pipeline.features.spec import FeatureSpec, asset_key_path
@@ -25,6 +26,7 @@ DICTIONARY_SCHEMA: dict[str, pl.DataType] = {
     "source_tables": pl.List(pl.String),
     "source_columns": pl.List(pl.String),
     "missing_rate": pl.Float64,
+    "baseline_feature_sets": pl.List(pl.String),
 }
 
 
@@ -83,6 +85,7 @@ def build_feature_dictionary(features: pl.DataFrame) -> pl.DataFrame:
                 "source_tables": spec.source_tables if spec else [],
                 "source_columns": spec.source_columns if spec else [],
                 "missing_rate": missing.get(name, 0) / height if features.height else None,
+                "baseline_feature_sets": spec_feature_sets(spec) if spec else [],
             }
         )
     return pl.DataFrame(rows, schema=DICTIONARY_SCHEMA)

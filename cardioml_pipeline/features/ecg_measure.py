@@ -19,7 +19,8 @@ Method:
    median beat. The median beat of each lead is the sample-wise median of its dominant beats.
 4. Boundaries, on the median beats of all leads together (one time frame):
    - QRS onset and offset from the spatial velocity (sum over leads of |d/dt| of the median beats,
-     pacemaker spikes replaced by its running median): walking out from its peak, the first
+     pacemaker spikes replaced by its running median; the onset never before the last spike
+     that precedes the peak): walking out from its peak, the first
      sample below 5 % of its QRS maximum above the isoelectric floor - so the earliest onset
      and latest offset that the leads together support; a dip shorter than 12 ms followed by a
      steep stretch (a wave's apex, a notch) does not end the QRS, and after 120 ms a local
@@ -121,6 +122,7 @@ P_ONSET_PERCENTILE = 25
 T_OFFSET_PERCENTILE = 50
 SPIKE_FILTER_S = 0.012
 SPIKE_RATIO = 4.0
+PACING_SPIKE_FRACTION = 1.0
 NOTCH = False  # IIR notches ring for tens of ms after a pacing spike; the median beat averages hum out
 
 
@@ -282,6 +284,7 @@ def _qrs_bounds(medians: np.ndarray, z: int, fs: float) -> tuple[int, int] | Non
 
     running = medfilt(velocity, 2 * max(1, int(SPIKE_FILTER_S * fs / 2)) + 1)
     spikes = velocity > SPIKE_RATIO * running + 1e-12
+    raw = velocity
     velocity = np.where(spikes, running, velocity)
     velocity = _moving_average(velocity, max(1, int(0.004 * fs)))
     n = len(velocity)
@@ -307,6 +310,14 @@ def _qrs_bounds(medians: np.ndarray, z: int, fs: float) -> tuple[int, int] | Non
     above = velocity > level
     onset = peak
     window = max(2, int(0.02 * fs))
+    # a pacemaker spike before the peak precedes the ventricular activation it triggers: the onset
+    # is not searched before it (what is left of the spike, its shoulders, would bridge the walk
+    # across it to the isoelectric line before the spike: QRS 20-40 ms long on paced records)
+    # A pacing spike is steeper than anything in the QRS; a sharp R apex that trips the spike
+    # filter in one lead is not
+    paced = np.flatnonzero(spikes[lo:peak] & (raw[lo:peak] >= PACING_SPIKE_FRACTION * (top + floor)))
+    if paced.size:
+        lo = lo + int(paced[-1]) + 1
     while onset > lo and (above[onset] or steep[max(lo, onset - gap) : onset].any()):
         onset -= 1
     offset = peak
