@@ -93,6 +93,18 @@ CHECK_DESCRIPTIONS = {
 }
 
 
+def _warn_check(name: str, passed: bool, metadata: dict) -> dg.AssetCheckResult:
+    """A WARN-severity check of the image index, described as its spec is (`CHECK_DESCRIPTIONS`)."""
+    return dg.AssetCheckResult(
+        asset_key=IMAGES_KEY,
+        check_name=name,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=CHECK_DESCRIPTIONS[name],
+        metadata=metadata,
+    )
+
+
 def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
     rejected = index.filter(pl.col("reject_reason").is_not_null())
     processed = index.filter(pl.col("reject_reason").is_null())
@@ -106,13 +118,10 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
     incomplete = leads.filter(pl.col("leads") < 12)
     pass_rate = processed.height and (processed.height - failed.height) / processed.height
     return [
-        dg.AssetCheckResult(
-            asset_key=IMAGES_KEY,
-            check_name="qc_verdicts",
-            passed=failed.height == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=CHECK_DESCRIPTIONS["qc_verdicts"],
-            metadata={
+        _warn_check(
+            "qc_verdicts",
+            failed.height == 0,
+            {
                 "images_processed": processed.height,
                 "qc_failed": failed.height,
                 "qc_pass_rate": float(pass_rate or 0.0),
@@ -120,25 +129,19 @@ def image_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
                 **row_examples(failed.select("source_path", "qc_reasons", "trace_coverage", "grid_residue", "beats_found"), EXAMPLES),
             },
         ),
-        dg.AssetCheckResult(
-            asset_key=IMAGES_KEY,
-            check_name="rejected_files",
-            passed=rejected.height == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=CHECK_DESCRIPTIONS["rejected_files"],
-            metadata={
+        _warn_check(
+            "rejected_files",
+            rejected.height == 0,
+            {
                 "rejected": rejected.height,
                 **row_examples(rejected.select("source_path", "reject_reason"), EXAMPLES),
             },
         ),
         *page_checks(index),
-        dg.AssetCheckResult(
-            asset_key=IMAGES_KEY,
-            check_name="complete_12_lead_sets",
-            passed=incomplete.height == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=CHECK_DESCRIPTIONS["complete_12_lead_sets"],
-            metadata={"patients_with_images": leads.height, "patients_incomplete": incomplete.height},
+        _warn_check(
+            "complete_12_lead_sets",
+            incomplete.height == 0,
+            {"patients_with_images": leads.height, "patients_incomplete": incomplete.height},
         ),
     ]
 
@@ -151,36 +154,27 @@ def page_checks(index: pl.DataFrame) -> list[dg.AssetCheckResult]:
     incomplete = pages.filter(pl.col("page_layout").is_not_null() & (pl.col("leads_missing").list.len() > 0))
     disagreeing = pages.filter(pl.col("calibration_spread") > MAX_CALIBRATION_SPREAD)
     return [
-        dg.AssetCheckResult(
-            asset_key=IMAGES_KEY,
-            check_name="page_layout_found",
-            passed=unplaced.height == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=CHECK_DESCRIPTIONS["page_layout_found"],
-            metadata={
+        _warn_check(
+            "page_layout_found",
+            unplaced.height == 0,
+            {
                 "pages": pages.height,
                 "pages_not_placed": unplaced.height,
                 **row_examples(unplaced.select("page_path", "page_layout", "page_layout_confidence", "page_reject_reason"), EXAMPLES),
             },
         ),
-        dg.AssetCheckResult(
-            asset_key=IMAGES_KEY,
-            check_name="page_leads_complete",
-            passed=incomplete.height == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=CHECK_DESCRIPTIONS["page_leads_complete"],
-            metadata={
+        _warn_check(
+            "page_leads_complete",
+            incomplete.height == 0,
+            {
                 "pages_incomplete": incomplete.height,
                 **row_examples(incomplete.select("page_path", "page_layout", pl.col("leads_missing").list.join(", ")), EXAMPLES),
             },
         ),
-        dg.AssetCheckResult(
-            asset_key=IMAGES_KEY,
-            check_name="page_calibration_agreement",
-            passed=disagreeing.height == 0,
-            severity=dg.AssetCheckSeverity.WARN,
-            description=CHECK_DESCRIPTIONS["page_calibration_agreement"],
-            metadata={
+        _warn_check(
+            "page_calibration_agreement",
+            disagreeing.height == 0,
+            {
                 "pages_disagreeing": disagreeing.height,
                 "max_spread": float(pages["calibration_spread"].max() or 0.0) if pages.height else 0.0,
                 **row_examples(disagreeing.select("page_path", "calibration_spread"), EXAMPLES),
