@@ -17,7 +17,7 @@ from cardioml_pipeline.demo.synth import synthesize_12_lead
 from cardioml_pipeline.ecg_images.digitize import signal_agreement
 from cardioml_pipeline.ecg_images.discovery import list_image_files
 from cardioml_pipeline.ecg_images.index import ArtifactLayout, read_patient_signals
-from cardioml_pipeline.ecg_images.pages import detect_layout, process_page
+from cardioml_pipeline.ecg_images.pages import MAX_ROW_CONVERGENCE_DEG, detect_layout, process_page
 from cardioml_pipeline.ecg_images.processing import run_image_stage
 from cardioml_pipeline_tests.conftest import SHARED_DATASETS, require_shared
 
@@ -78,6 +78,7 @@ def test_rotated_page_is_levelled_and_cut(signals):
     layout, leads = process_page(page)
     assert layout.layout == "3x4+1"
     assert abs(abs(layout.skew_deg) - 4.5) < 0.6
+    assert layout.perspective_deg < MAX_ROW_CONVERGENCE_DEG  # turned, not leaning: no perspective
     snr = _snr_by_segment(signals, drawn, leads)
     assert np.median(list(snr.values())) >= 12.0, snr
 
@@ -260,3 +261,30 @@ def test_cli_demo_data_rejects_an_unknown_page_layout(tmp_path):
     )
     assert done.returncode == 2 and "unknown page layout '9x9'" in done.stderr
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("keystone", ["top", "left"])
+def test_a_photographed_page_with_perspective_is_flagged(tmp_path, signals, keystone):
+    """A page photographed at an angle (its top edge, or its left edge, 8 % shorter): the rows
+    converge, which is measured and not corrected, so every lead of the page fails QC saying so."""
+    page, _ = render_page(signals, layout="3x4+1", dpi=110)
+    h, w = page.shape[:2]
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    leaning = {
+        "top": np.float32([[0.04 * w, 0], [0.96 * w, 0], [w, h], [0, h]]),
+        "left": np.float32([[0, 0.04 * h], [w, 0], [w, h], [0, 0.96 * h]]),
+    }[keystone]
+    photo = cv2.warpPerspective(page, cv2.getPerspectiveTransform(corners, leaning), (w, h), borderValue=(255, 255, 255))
+    _, layout = detect_layout(photo)
+    assert layout.perspective_deg > MAX_ROW_CONVERGENCE_DEG
+    _, square = detect_layout(page)
+    assert square.perspective_deg < MAX_ROW_CONVERGENCE_DEG
+    images = tmp_path / "ECG_Images"
+    images.mkdir()
+    _write(images / "Patient_1001.png", photo)
+    index, _ = run_image_stage(images, tmp_path / "artifacts", None, workers=1)
+    rows = index.select("page_perspective_deg", "qc_passed", "qc_reasons").collect()
+    assert rows.height == 13
+    assert (rows["page_perspective_deg"] > MAX_ROW_CONVERGENCE_DEG).all()
+    assert not rows["qc_passed"].any()
+    assert all(any("photographed at an angle" in r for r in reasons) for reasons in rows["qc_reasons"])

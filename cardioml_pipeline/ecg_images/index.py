@@ -55,13 +55,14 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
     "page_layout": pl.String,
     "page_layout_confidence": pl.Float64,
     "page_skew_deg": pl.Float64,
+    "page_perspective_deg": pl.Float64,
     "lead_box_x0": pl.Int64,
     "lead_box_y0": pl.Int64,
     "lead_box_x1": pl.Int64,
     "lead_box_y1": pl.Int64,
 }
 PAGE_COLUMNS = (
-    "ecg_index", "page_path", "page_sha256", "page_layout", "page_layout_confidence", "page_skew_deg",
+    "ecg_index", "page_path", "page_sha256", "page_layout", "page_layout_confidence", "page_skew_deg", "page_perspective_deg",
     "lead_box_x0", "lead_box_y0", "lead_box_x1", "lead_box_y1",
 )
 QC_METRICS = tuple(metric.name for metric in QC_METRIC_DECLARATIONS if metric.indexed)  # index columns
@@ -119,6 +120,7 @@ INDEX_DESCRIPTIONS = {
     "page_layout": "Detected page layout: '3x4+1' (3x4 with one rhythm strip), '3x4+0'..'3x4+3', '6x2+0', '6x2+1', '12x1+0', '12x1+1'.",
     "page_layout_confidence": "0-1: the trace span against 10 s at the grid's scale, the rows' even spacing and how fully each row is inked.",
     "page_skew_deg": "Rotation the page was turned by before cutting (degrees); lead boxes are in the turned page's pixels.",
+    "page_perspective_deg": "How far the page's trace rows' angles spread (degrees): near 0 on a scan; above 1.2 the page was photographed at an angle, which is not corrected, and its leads fail QC saying so.",
     "lead_box_x0": "The lead segment's box on the (deskewed) page: left edge (px).",
     "lead_box_y0": "Top edge (px).",
     "lead_box_x1": "Right edge, exclusive (px).",

@@ -18,6 +18,8 @@ Nothing here raises for a real image: a page whose layout cannot be placed comes
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import cv2
@@ -31,6 +33,7 @@ MIN_ROW_COVERAGE = 0.25  # a trace row has ink in at least this share of the ink
 ROW_COVERAGE_OF_BEST = 0.6  # ... and at least this share of the best-covered row's
 MIN_ROW_GAP_MM = 8.0  # two trace rows' baselines are at least this far apart
 MIN_CONFIDENCE = 0.6  # below this a layout is not trusted (page-level QC)
+MAX_ROW_CONVERGENCE_DEG = 1.2  # rows converging more: a page photographed at an angle (scans: up to 0.9)
 COLUMN_INSET_MM = 1.0  # crops stop short of a column boundary: the separator marks printed there
 RHYTHM_LEADS = {1: ("II",), 2: ("V1", "II"), 3: ("V1", "II", "V5")}  # the usual rhythm strips, top to bottom
 LEADS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
@@ -63,6 +66,7 @@ class PageLayout:
     baselines: list[int] = field(default_factory=list)
     trace_x: tuple[int, int] | None = None  # the trace's 10 s span (page pixels, pulse excluded)
     reject_reason: str | None = None
+    perspective_deg: float = 0.0  # rows converging (`row_convergence_deg`, `side_convergence_deg`): a photographed page
 
 
 def deskew(image: np.ndarray, skew_deg: float) -> np.ndarray:
@@ -168,6 +172,55 @@ def _trace_span(ink: np.ndarray, y0: int, y1: int, ppx: float, ppy: float) -> tu
         before = cols[cols < pulse.first_col - clear]
         x1 = int(before[-1]) if before.size else x1
     return x0, x1, True
+
+
+def row_convergence_deg(ink: np.ndarray, bands: list[tuple[int, int]], x0: int, x1: int, chunks: int = 12) -> float:
+    """How far the trace rows' angles spread (degrees): on a scanned page every row runs level after
+    deskewing; on a page photographed at an angle (perspective) rows converge towards a vanishing
+    point, so the top and bottom rows slope apart. Each row's angle is a straight-line fit through
+    the median ink row of `chunks` stretches along it (a stretch's median is robust to the QRS),
+    `_robust_slope`."""
+    edges = np.linspace(x0, x1 + 1, chunks + 1).astype(int)
+    centres = (edges[:-1] + edges[1:]) / 2
+    angles = []
+    for y0, y1 in bands:
+        xs, ys = [], []
+        for k in range(chunks):
+            rows = np.nonzero(ink[y0:y1, edges[k] : edges[k + 1]])[0]
+            if rows.size >= 3:
+                xs.append(centres[k])
+                ys.append(float(np.median(rows)))
+        if len(xs) >= chunks // 2:
+            angles.append(math.degrees(math.atan(_robust_slope(xs, ys))))
+    return float(max(angles) - min(angles)) if len(angles) >= 2 else 0.0
+
+
+def side_convergence_deg(ends: list[tuple[int, int, int]]) -> float:
+    """The angle (degrees) between the line through the rows' left ends and the line through their
+    right ends (`ends`: baseline, first and last trace column per row). The rows of a page start and
+    end together: on a scan, turned or not, the two lines are parallel; on a page photographed from
+    below or above they converge (a keystone). Rows whose span is far shorter than the longest (a
+    lead cut short) are left out."""
+    if len(ends) < 3:
+        return 0.0
+    widths = np.array([x1 - x0 for _, x0, x1 in ends], float)
+    kept = [e for e, wd in zip(ends, widths) if wd >= 0.8 * widths.max()]
+    if len(kept) < 3:
+        return 0.0
+    y = [e[0] for e in kept]
+    left = math.degrees(math.atan(_robust_slope(y, [e[1] for e in kept])))
+    right = math.degrees(math.atan(_robust_slope(y, [e[2] for e in kept])))
+    return abs(left - right)
+
+
+def _robust_slope(x: list[float], y: list[float]) -> float:
+    """Theil-Sen: the median of the slopes between all pairs of points (a stray label, a rhythm
+    strip running longer or a pulse moves a least-squares line, not this)."""
+    xa, ya = np.asarray(x, float), np.asarray(y, float)
+    i, j = np.triu_indices(xa.size, 1)
+    dx = xa[j] - xa[i]
+    ok = dx != 0
+    return float(np.median((ya[j] - ya[i])[ok] / dx[ok])) if ok.any() else 0.0
 
 
 def layout_for_rows(n_rows: int) -> tuple[str, tuple[tuple[str, ...], ...], int] | None:
@@ -303,6 +356,8 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
         cols = ink[y0:y1, x0 : x1 + 1].any(axis=0)
         filled.append(float(cols.mean()))
     result.confidence = float(min(1.0, span_ratio, 1.0 / span_ratio) * min(1.0, evenness / 0.8) * min(1.0, min(filled) / 0.8))
+    ends = [(baselines[i], s[0], s[1]) for i in range(len(baselines)) if (s := _trace_span(ink, *bands[i], ppx, ppy)) is not None]
+    result.perspective_deg = max(row_convergence_deg(ink, bands, x0, x1), side_convergence_deg(ends))
 
     inset = max(2, int(round(COLUMN_INSET_MM * ppx)))
     n_grid_rows = len(grid)

@@ -195,7 +195,7 @@ def process_page_file(task: ImageTask) -> list[tuple[dict, np.ndarray | None]]:
     One index row per segment (lead II twice on a 3x4 + II page), each carrying the page's path,
     sha256, layout and the segment's box and times; or one reject row when the layout cannot be
     placed. Never raises for bad input."""
-    from cardioml_pipeline.ecg_images.pages import process_page
+    from cardioml_pipeline.ecg_images.pages import MAX_ROW_CONVERGENCE_DEG, process_page
 
     item = task.item
     image, sha, rejected = _read_source(task)
@@ -210,7 +210,12 @@ def process_page_file(task: ImageTask) -> list[tuple[dict, np.ndarray | None]]:
         row = reject_row(item, f"processing failed: {detail}", sha)
         row.update(page_columns)
         return [(row, None)]
-    page_columns.update(page_layout=layout.layout, page_layout_confidence=float(layout.confidence), page_skew_deg=float(layout.skew_deg))
+    page_columns.update(
+        page_layout=layout.layout,
+        page_layout_confidence=float(layout.confidence),
+        page_skew_deg=float(layout.skew_deg),
+        page_perspective_deg=float(layout.perspective_deg),
+    )
     if layout.reject_reason is not None:
         row = reject_row(item, layout.reject_reason, sha)
         row.update(page_columns)
@@ -220,6 +225,14 @@ def process_page_file(task: ImageTask) -> list[tuple[dict, np.ndarray | None]]:
         box = lead.box
         row, signal = _lead_row(task, image, sha, lead.result, lead=box.lead)
         row.update(page_columns)
+        if layout.perspective_deg > MAX_ROW_CONVERGENCE_DEG:
+            # not corrected: the boxes and the scale of a leaning page hold only roughly
+            row["qc_reasons"] = [
+                *row["qc_reasons"],
+                f"page photographed at an angle: its trace rows converge by {layout.perspective_deg:.1f} degrees "
+                f"(> {MAX_ROW_CONVERGENCE_DEG}; perspective is not corrected, lead boxes and scale may be off)",
+            ]
+            row["qc_passed"] = False
         row.update(
             start_s=box.start_s,
             duration_s=box.duration_s,
