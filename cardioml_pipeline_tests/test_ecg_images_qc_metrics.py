@@ -88,3 +88,16 @@ def test_the_image_checks_are_described_in_the_definitions():
             described[spec.name] = spec.description
     assert described == CHECK_DESCRIPTIONS
     assert f"trace_coverage >= {Q.MIN_COVERAGE:g}" in described["qc_verdicts"]
+
+
+def test_a_short_segment_needs_the_beats_its_duration_can_hold():
+    """A page's 2.5 s segment holds 2-3 beats: it passes with two (every such segment failed before);
+    a 10 s strip still needs four, and a signal of unknown length too."""
+    assert Q.required_beats(2.5) == 2 and Q.required_beats(10.0) == Q.MIN_BEATS and Q.required_beats(None) == Q.MIN_BEATS
+    metrics = passing_metrics()
+    metrics.update(beats_found=2.0, duration_s=2.5)
+    assert Q.verdict(metrics) == []
+    metrics.update(beats_found=1.0)
+    assert Q.verdict(metrics) == ["1 beats found (< 2)"]
+    metrics.update(beats_found=3.0, duration_s=10.0)
+    assert Q.verdict(metrics) == ["3 beats found (< 4)"]

@@ -269,6 +269,21 @@ def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def required_beats(duration_s: float | None) -> int:
+    """Beats a lead must show: `MIN_BEATS` (the dataset's cropping standard) on a signal of 4 s or
+    more; on a shorter one (a page's 2.5 s segment) one per whole second, at least one."""
+    if duration_s is None or not math.isfinite(duration_s) or duration_s >= MIN_BEATS:
+        return MIN_BEATS
+    return max(1, int(duration_s))
+
+
+def _judge_beats(m: dict[str, float]) -> str | None:
+    beats = m.get("beats_found")
+    beats = 0.0 if _missing(beats) else float(beats)
+    need = required_beats(m.get("duration_s"))
+    return f"{beats:.0f} beats found (< {need})" if beats < need else None
+
+
 def _judge_heart_rate(m: dict[str, float]) -> str | None:
     hr = m.get("heart_rate_bpm")
     if _missing(hr) or HR_RANGE[0] <= hr <= HR_RANGE[1]:
@@ -310,11 +325,13 @@ QC_METRICS: tuple[QcMetric, ...] = (
     ),
     QcMetric(
         "beats_found",
-        "QRS complexes found on the digitized signal; the dataset's cropping standard asks for at least four.",
+        "QRS complexes found on the digitized signal; the dataset's cropping standard asks for at least four "
+        "(a shorter signal, such as a page's 2.5 s segment, one a second: two).",
         minimum=MIN_BEATS,
         reason="{value:.0f} beats found (< {limit})",
         missing_fails=True,
         missing_value=0.0,
+        judge=lambda m: _judge_beats(m),
     ),
     QcMetric(
         "clipping",
