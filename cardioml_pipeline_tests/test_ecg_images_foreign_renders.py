@@ -271,3 +271,16 @@ def test_a_trace_hidden_for_a_few_millimetres_is_still_followed_to_its_end():
     assert out.signal_mv.size / FS > 9.5
     _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
     assert snr >= 12.0, snr
+
+
+@pytest.mark.parametrize("lead", ["III", "V1"])
+def test_a_pulse_whose_last_stroke_runs_into_the_first_qrs_is_found(lead):
+    """The pulse's falling stroke runs straight on into the first beat's S wave (no baseline between):
+    the pulse is still found, measured to its baseline and kept out of the signal (before: not found,
+    a 1 mV plateau led the signal and the alignment failed, 0.5 and 4 dB)."""
+    image, truth, meta = _kit(f"1009_{lead}")
+    out = process_lead_image(image)
+    assert out.qc_metrics["calibration_pulse_height_px"] == pytest.approx(10 * meta["px_per_mm"], rel=0.1)
+    assert abs(float(out.signal_mv[:25].mean() - np.median(out.signal_mv))) < 0.3  # no plateau at the start
+    _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
+    assert snr >= 10.0, snr

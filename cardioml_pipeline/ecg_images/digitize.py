@@ -126,7 +126,9 @@ def find_calibration_pulse(mask: np.ndarray, x0: int, x1: int, px_per_mm_x: floa
     """The calibration pulse (a 1 mV x 0.2 s rectangular step) at either end of the trace span, or
     None: two vertical strokes 3.5-6.5 mm apart (0.2 s at 25 mm/s is 5 mm), each 0.4-2.2 x 10 mm tall
     (half to double standard gain), of equal height, joined by a flat top level with both their
-    tops. A QRS complex is narrower, and its apex is not flat; a printed label is not that tall."""
+    tops. A QRS complex is narrower, and its apex is not flat; a printed label is not that tall. The
+    stroke on the trace's side may run on below the baseline, straight into the first QRS (its
+    height is then taken down to the baseline the outer stroke stands on)."""
     h, w = mask.shape
     thick = max(1.0, 0.3 * px_per_mm_y)
     reach = int(round(8 * px_per_mm_x))  # the span may have left out a stroke of the pulse
@@ -158,10 +160,17 @@ def find_calibration_pulse(mask: np.ndarray, x0: int, x1: int, px_per_mm_x: floa
                 gap = (b0 + b1) / 2 - (a0 + a1) / 2
                 if not (3.5 * px_per_mm_x <= gap <= 6.5 * px_per_mm_x):
                     continue
-                ha, hb = float(height[a0 : a1 + 1].max()), float(height[b0 : b1 + 1].max())
-                if not (0.8 <= ha / hb <= 1.25):
+                # the stroke on the trace's side may run on below the baseline into the first (or
+                # last) QRS: its height counts down to the baseline the outer stroke stands on
+                outer, inner = ((a0, a1), (b0, b1)) if side == "left" else ((b0, b1), (a0, a1))
+                base_outer = float(bottom[outer[0] : outer[1] + 1].max())
+                h_outer = base_outer - float(top[outer[0] : outer[1] + 1].min()) + 1
+                h_inner = min(float(bottom[inner[0] : inner[1] + 1].max()), base_outer) - float(top[inner[0] : inner[1] + 1].min()) + 1
+                ha, hb = (h_outer, h_inner) if side == "left" else (h_inner, h_outer)
+                if not (0.8 <= ha / max(hb, 1.0) <= 1.25):
                     continue
-                base = float(np.median(np.r_[bottom[a0 : a1 + 1], bottom[b0 : b1 + 1]]))
+                runs_on = float(bottom[inner[0] : inner[1] + 1].max()) > base_outer + max(3.0, 0.5 * px_per_mm_y)
+                base = base_outer if runs_on else float(np.median(np.r_[bottom[a0 : a1 + 1], bottom[b0 : b1 + 1]]))
                 if clipped_top[a0 : a1 + 1].any() and clipped_top[b0 : b1 + 1].any():
                     # the crop cut the pulse's top off: two strokes from the border down to the
                     # baseline; its width is known, its height is not
