@@ -61,10 +61,6 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
     "lead_box_x1": pl.Int64,
     "lead_box_y1": pl.Int64,
 }
-PAGE_COLUMNS = (
-    "ecg_index", "page_path", "page_sha256", "page_layout", "page_layout_confidence", "page_skew_deg", "page_perspective_deg",
-    "lead_box_x0", "lead_box_y0", "lead_box_x1", "lead_box_y1",
-)
 QC_METRICS = tuple(metric.name for metric in QC_METRIC_DECLARATIONS if metric.indexed)  # index columns
 
 SIGNAL_SCHEMA: dict[str, pl.DataType] = {

@@ -123,13 +123,13 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
             result.qc_metrics["image_noise"] = float(prep.background_noise / prep.ink_darkness)
             result.qc_reasons = Q.verdict(result.qc_metrics)
             result.qc_passed = not result.qc_reasons
-        return _at_source_scale(result, f, image.shape[:2] if isinstance(image, np.ndarray) else None)
+        return _at_source_scale(result, f)
     result = _process_prepared(image, default_px_per_mm, prep)
     result.qc_metrics["upsampled"] = 1.0
     return result
 
 
-def _at_source_scale(result: ProcessedLead, factor: int, shape: tuple[int, int] | None) -> ProcessedLead:
+def _at_source_scale(result: ProcessedLead, factor: int) -> ProcessedLead:
     """A result computed on an image enlarged `factor` times, in the source image's pixels."""
     for name in _SIZE_METRICS:
         if name in result.qc_metrics and result.qc_metrics[name] is not None:

@@ -331,7 +331,7 @@ QC_METRICS: tuple[QcMetric, ...] = (
         reason="{value:.0f} beats found (< {limit})",
         missing_fails=True,
         missing_value=0.0,
-        judge=lambda m: _judge_beats(m),
+        judge=_judge_beats,
     ),
     QcMetric(
         "clipping",
