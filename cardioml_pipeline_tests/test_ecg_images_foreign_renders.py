@@ -49,6 +49,20 @@ def test_dark_and_coloured_grids_do_not_hide_the_trace(key):
     assert snr >= 10.0, (key, meta["grid"], snr)
 
 
+@pytest.mark.parametrize("key", ["1001_V1", "1011_III"])
+def test_a_navy_grid_darker_than_the_trace_is_read_at_its_own_lines(key):
+    """Navy lines are darker than the black pen in grey levels, so the grid view (which caps dark
+    pixels as trace) misplaces the lattice's phase; the grid's colours must be read where the lines
+    really are, or the unmixing takes the lines for the trace (before: 0 dB, 76 % of the ink off the
+    trace)."""
+    image, truth, meta = _kit(key)
+    assert meta["grid"] == "blue"
+    out = process_lead_image(image)
+    _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
+    assert snr >= 15.0, (key, snr, out.qc_reasons)
+    assert out.qc_passed, out.qc_reasons
+
+
 def test_calibration_pulse_is_found_recorded_and_kept_out_of_the_signal():
     """A 1 mV x 0.2 s pulse printed before the trace: detected, its size recorded, and not traced as
     a 1 mV plateau at the start of the signal."""

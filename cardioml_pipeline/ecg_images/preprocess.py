@@ -564,8 +564,13 @@ def grid_colours(d3: np.ndarray, grid: GridEstimate) -> list[np.ndarray]:
     colmed = _percentile_down_columns(rows, 90) if rows.shape[0] > 1 else rows[0]
     strength = colmed.sum(axis=1)
     pitch = float(grid.px_per_mm_x)
-    k = np.arange(math.floor(-grid.phase_x / pitch), math.ceil((w - grid.phase_x) / pitch) + 1)
-    pos = np.rint(grid.phase_x + k * pitch).astype(np.int64)
+    # where the lines are, from these columns' own colour strength folded at the pitch: the lattice's
+    # phase comes from the grid view, which caps dark lines as if they were trace, so on a dark grid
+    # (navy, dark green) it can sit between the lines
+    fold = _fold(strength, pitch)
+    phase = float(np.argmax(fold)) * pitch / fold.size
+    k = np.arange(math.floor(-phase / pitch), math.ceil((w - phase) / pitch) + 1)
+    pos = np.rint(phase + k * pitch).astype(np.int64)
     inside = (pos >= 1) & (pos <= w - 2)
     k, pos = k[inside], pos[inside]
     if pos.size < 3:
