@@ -63,6 +63,18 @@ def test_a_navy_grid_darker_than_the_trace_is_read_at_its_own_lines(key):
     assert out.qc_passed, out.qc_reasons
 
 
+@pytest.mark.parametrize("key", ["1019_V1", "1019_aVR"])
+def test_a_grid_line_under_a_wrinkle_shadow_is_not_followed_as_the_trace(key):
+    """A grey grid on a wrinkled, shaded scan: a horizontal line is darker in some stretches than the
+    whole row's level, and its leftover (a long straight run) was followed instead of the trace for
+    the first seconds (before: -10 dB); lines are now also levelled stretch by stretch."""
+    image, truth, meta = _kit(key)
+    assert meta["distortion"] == "heavy" and meta["wrinkles"]
+    out = process_lead_image(image)
+    _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
+    assert snr >= 10.0, (key, snr)
+
+
 def test_calibration_pulse_is_found_recorded_and_kept_out_of_the_signal():
     """A 1 mV x 0.2 s pulse printed before the trace: detected, its size recorded, and not traced as
     a 1 mV plateau at the start of the signal."""
