@@ -81,8 +81,9 @@ def test_demo_calibration(demo_results):
             assert out.px_per_mm_x == pytest.approx(spec.px_per_mm, rel=0.005)
             assert out.px_per_mm_y == pytest.approx(spec.px_per_mm, rel=0.03)
             assert out.qc_metrics["skew_deg"] == pytest.approx(spec.rotation_deg, abs=0.2)
-        # 10 s of signal, give or take the pen's width
-        assert out.signal_mv.size == pytest.approx(10 * FS, abs=25)
+        # 10 s of signal, give or take the pen's width, or a steep stroke at the very end that is
+        # trimmed as an end mark (ventricular tachycardia's aVR at 127 dpi: 52 ms)
+        assert out.signal_mv.size == pytest.approx(10 * FS, abs=30)
 
 
 def test_demo_qc(demo_results):

@@ -75,6 +75,18 @@ def test_a_grid_line_under_a_wrinkle_shadow_is_not_followed_as_the_trace(key):
     assert snr >= 10.0, (key, snr)
 
 
+@pytest.mark.parametrize("key", ["1035_aVL", "1035_V2"])
+def test_shadows_of_a_crumpled_page_are_not_read_as_ink(key):
+    """Dark blotches with soft edges on a crumpled, noisy 100 dpi page: the paper level, taken as the
+    brightest paper within a window, overshot on the dark side of every shading gradient, which then
+    read as ink the trace follower wandered into (before: -7 and -2 dB)."""
+    image, truth, meta = _kit(key)
+    assert meta["distortion"] == "heavy"
+    out = process_lead_image(image)
+    _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
+    assert snr >= 10.0, (key, snr)
+
+
 def test_calibration_pulse_is_found_recorded_and_kept_out_of_the_signal():
     """A 1 mV x 0.2 s pulse printed before the trace: detected, its size recorded, and not traced as
     a 1 mV plateau at the start of the signal."""

@@ -116,14 +116,16 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
             # faint trace has at the source's scale)
             near_source_ink = cv2.dilate(cv2.resize(prep.ink, enlarged.shape[1::-1], interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
             judged = cv2.bitwise_and(fine.ink, near_source_ink)
-        result = _process_prepared(enlarged, enlarged_default, fine, known_grid=grid, judged_ink=judged)
-        if result.signal_mv.size and prep.ink_darkness > 0:
-            # the paper's noise as the source shows it (interpolation invents grey levels between
-            # a dense grid's lines and the paper)
-            result.qc_metrics["image_noise"] = float(prep.background_noise / prep.ink_darkness)
+        result = _at_source_scale(_process_prepared(enlarged, enlarged_default, fine, known_grid=grid, judged_ink=judged), f)
+        if result.signal_mv.size:
+            if prep.ink_darkness > 0:
+                # the paper's noise as the source shows it (interpolation invents grey levels
+                # between a dense grid's lines and the paper)
+                result.qc_metrics["image_noise"] = float(prep.background_noise / prep.ink_darkness)
+            # judged on the source's scale (sizes in its pixels)
             result.qc_reasons = Q.verdict(result.qc_metrics)
             result.qc_passed = not result.qc_reasons
-        return _at_source_scale(result, f)
+        return result
     result = _process_prepared(image, default_px_per_mm, prep)
     result.qc_metrics["upsampled"] = 1.0
     return result
