@@ -87,6 +87,19 @@ def test_shadows_of_a_crumpled_page_are_not_read_as_ink(key):
     assert snr >= 10.0, (key, snr)
 
 
+@pytest.mark.parametrize("key", ["1028_III", "1001_III"])
+def test_a_strip_wider_than_tall_takes_its_angle_from_both_line_families(key):
+    """On a short strip the vertical lines measure the angle over a few bands only, and read -4.1
+    degrees on a page turned by 1 (1028_III) or -1.4 on an unturned one (1001_III): the trace then
+    left the crop (before: -16 and -4 dB). The horizontal lines, across the whole width, overrule a
+    wrong angle that lines up both families worse."""
+    image, truth, meta = _kit(key)
+    out = process_lead_image(image)
+    assert abs(abs(out.qc_metrics["skew_deg"]) - abs(meta["rotate_deg"])) < 0.5, (key, out.qc_metrics["skew_deg"])
+    _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
+    assert snr >= 10.0, (key, snr)
+
+
 def test_calibration_pulse_is_found_recorded_and_kept_out_of_the_signal():
     """A 1 mV x 0.2 s pulse printed before the trace: detected, its size recorded, and not traced as
     a 1 mV plateau at the start of the signal."""

@@ -341,13 +341,9 @@ def _clip_profiles(profs: np.ndarray) -> np.ndarray:
     return np.minimum(profs, cap)
 
 
-def _skew_from_bands(hp: np.ndarray, centres: np.ndarray, major: float, max_deg: float = 5.5) -> float:
-    """Rotation (degrees, OpenCV sign convention) that best aligns the vertical grid lines of all bands.
-
-    For each candidate angle, each band's profile is shifted by centre * tan(angle) (a phase ramp in
-    the Fourier domain) and the bands are summed; the power of the sum (all harmonics above half the
-    major-line frequency) peaks when the lines line up. Search in 0.1 degree steps, then 0.02 around
-    the best, then a parabola through the three best points."""
+def _band_power(hp: np.ndarray, centres: np.ndarray, major: float):
+    """The power of the bands' sum after shifting each by centre * tan(angle), as a function of the
+    angles (degrees, array): high where the lines of all bands line up (`_skew_from_bands`)."""
     n = hp.shape[1]
     nfft = 1 << int(math.ceil(math.log2(n)))
     spec = np.fft.rfft(hp - hp.mean(axis=1, keepdims=True), nfft, axis=1)
@@ -371,6 +367,17 @@ def _skew_from_bands(hp: np.ndarray, centres: np.ndarray, major: float, max_deg:
             total = total * z + band
         return np.sum(total.real**2 + total.imag**2, axis=1)
 
+    return power
+
+
+def _skew_from_bands(hp: np.ndarray, centres: np.ndarray, major: float, max_deg: float = 5.5) -> float:
+    """Rotation (degrees, OpenCV sign convention) that best aligns the vertical grid lines of all bands.
+
+    For each candidate angle, each band's profile is shifted by centre * tan(angle) (a phase ramp in
+    the Fourier domain) and the bands are summed; the power of the sum (all harmonics above half the
+    major-line frequency) peaks when the lines line up. Search in 0.1 degree steps, then 0.02 around
+    the best, then a parabola through the three best points."""
+    power = _band_power(hp, centres, major)
     coarse = np.arange(-max_deg, max_deg + 1e-9, 0.2)
     best = float(coarse[int(np.argmax(power(coarse)))])
     mid = best + np.arange(-0.2, 0.2 + 1e-9, 0.05)
@@ -403,6 +410,30 @@ def _row_mean(d: np.ndarray) -> np.ndarray:
     return cv2.reduce(d, 1, cv2.REDUCE_AVG).ravel()
 
 
+def _cross_checked_skew(g: np.ndarray, skew: float, major: float, bands: np.ndarray, centres: np.ndarray) -> float:
+    """On a strip much wider than tall, the vertical lines measure the angle over a few bands only
+    (a short lever: a wrong angle on a wrinkled or shaded strip is common); the horizontal lines,
+    across bands of columns, measure it over the whole width. Where the two disagree by more than
+    0.3 degrees, the angle that lines up both families better (each family's power normalized by its
+    best of the two) is kept."""
+    h, w = g.shape
+    profs, col_centres = _band_profiles(np.ascontiguousarray(g.T), int(np.clip(w // 8, 32, 256)))
+    if len(col_centres) < 3:
+        return skew
+    row_bands = _highpass(profs)
+    across = -_skew_from_bands(row_bands, col_centres, major, max_deg=3.0)
+    if abs(across) > 2.9:
+        across = -_skew_from_bands(row_bands, col_centres, major, max_deg=5.5)
+    if abs(across - skew) <= 0.3:
+        return skew
+    candidates = np.array([skew, across])
+    power = _band_power(row_bands, col_centres, major)(candidates)
+    score = power / power.max()
+    power = _band_power(bands, centres, major)(-candidates)
+    score = score + power / power.max()
+    return float(candidates[int(np.argmax(score))])
+
+
 def estimate_grid(d_luma: np.ndarray, grid_view: np.ndarray | None = None) -> GridEstimate:
     """Grid pitch (px/mm), presence and skew from a darkness map (see module docstring); pass
     `grid_view` (`_grid_view(d_luma)`) when it is at hand."""
@@ -428,6 +459,8 @@ def estimate_grid(d_luma: np.ndarray, grid_view: np.ndarray | None = None) -> Gr
         skew = _skew_from_bands(bands, centres, mx, max_deg=3.0)
         if abs(skew) > 2.9:  # at the edge of the usual range: the scan may be turned further (to 5.5)
             skew = _skew_from_bands(bands, centres, mx, max_deg=5.5)
+    if w >= 3 * h and len(centres) >= 3:
+        skew = _cross_checked_skew(g, skew, mx, bands, centres)
     return GridEstimate(True, px_per_mm_x=mx / 5.0, px_per_mm_y=None, strength=strength, skew_deg=skew)
 
 
