@@ -18,13 +18,16 @@ Method:
    correlates >= 0.90 with the median QRS; other beats (PVCs, aberrant beats) are kept out of the
    median beat. The median beat of each lead is the sample-wise median of its dominant beats.
 4. Boundaries, on the median beats of all leads together (one time frame):
-   - QRS onset and offset from the spatial velocity (sum over leads of |d/dt| of the median beats,
-     pacemaker spikes replaced by its running median; the onset never before the last spike
-     that precedes the peak): walking out from its peak, the first
-     sample below 5 % of its QRS maximum above the isoelectric floor - so the earliest onset
-     and latest offset that the leads together support; a dip shorter than 12 ms followed by a
+   - QRS onset and offset from the spatial velocity (sum over leads of |d/dt| of the median beats
+     low-passed at 35 Hz, pacemaker spikes bridged first; the onset never before the last spike
+     that precedes the peak): walking out from its peak, the first sample below 5 % (onset) /
+     8 % (offset: the QRS ends in the sloping ST-T, it starts from the flat PR segment) of its
+     QRS maximum above the isoelectric floor - so the earliest onset and latest offset that the
+     leads together support; the low-pass keeps the small fast wiggles at the ends of a noisy or
+     fragmented QRS from adding up into a late offset. A dip shorter than 12 ms followed by a
      steep stretch (a wave's apex, a notch) does not end the QRS, and after 120 ms a local
-     minimum below 15 % does (the J point of a wide complex runs into a steep ST-T limb);
+     minimum of the unfiltered velocity below 15 % does (the J point of a wide complex runs into
+     a steep ST-T limb);
    - P wave: per lead, the last prominent deflection 40-350 ms before the QRS onset; P onset and
      offset where it falls to 10 % of its height above the lowest point within 80 ms; global P
      onset = 25th percentile over the leads with a P wave (earliest robust), P offset = 75th;
@@ -106,7 +109,9 @@ LEAD_FIELDS = (
 MIN_SECONDS = 1.5
 MAX_MISSING_FRACTION = 0.05
 DOMINANT_CORRELATION = 0.90
-QRS_THRESHOLD = 0.05
+QRS_ONSET_THRESHOLD = 0.05
+QRS_OFFSET_THRESHOLD = 0.08
+QRS_LOWPASS_HZ = 35.0
 QRS_GAP_S = 0.012
 QRS_BRIDGE = 0.1
 WIDE_QRS_S = 0.12
@@ -277,19 +282,43 @@ def _baseline_before(y: np.ndarray, onset: int, width: int, span: int) -> float:
 
 def _qrs_bounds(medians: np.ndarray, z: int, fs: float) -> tuple[int, int] | None:
     """Global QRS onset and offset from the spatial velocity of the median beats."""
-    velocity = np.abs(np.gradient(medians, axis=1)).sum(axis=0) * fs
-    # pacemaker spikes (and digitization glitches): a few ms of extreme slope, not QRS; replaced
-    # by the running median, which a QRS (>= 10 ms of steep slope) keeps
-    from scipy.signal import medfilt
+    from scipy.signal import butter, medfilt, sosfiltfilt
 
-    running = medfilt(velocity, 2 * max(1, int(SPIKE_FILTER_S * fs / 2)) + 1)
-    spikes = velocity > SPIKE_RATIO * running + 1e-12
-    raw = velocity
-    velocity = np.where(spikes, running, velocity)
-    velocity = _moving_average(velocity, max(1, int(0.004 * fs)))
+    raw = np.abs(np.gradient(medians, axis=1)).sum(axis=0) * fs
+    # pacemaker spikes (and digitization glitches): a few ms of extreme slope, not QRS; found on
+    # the unfiltered velocity as samples far above its running median (a QRS, >= 10 ms of steep
+    # slope, keeps its running median high)
+    running = medfilt(raw, 2 * max(1, int(SPIKE_FILTER_S * fs / 2)) + 1)
+    spikes = raw > SPIKE_RATIO * running + 1e-12
+    unfiltered = _moving_average(np.where(spikes, running, raw), max(1, int(0.004 * fs)))
+    velocity = unfiltered
+    if QRS_LOWPASS_HZ and fs > 2.5 * QRS_LOWPASS_HZ:
+        # the boundaries are found on the median beats low-passed at QRS_LOWPASS_HZ: the small fast
+        # wiggles at the edges of a noisy or fragmented QRS (which the cardiologists look through)
+        # cancel out instead of adding up in |d/dt|; spikes are bridged first, so they do not smear
+        smooth = medians
+        if spikes.any():
+            pad = max(1, int(0.002 * fs))
+            mask = np.convolve(spikes.astype(float), np.ones(2 * pad + 1), mode="same") > 0
+            idx = np.arange(medians.shape[1])
+            if (~mask).sum() >= 2:
+                smooth = np.vstack([np.interp(idx, idx[~mask], y[~mask]) for y in medians])
+        smooth = sosfiltfilt(butter(2, QRS_LOWPASS_HZ, fs=fs, output="sos"), smooth, axis=1)
+        velocity = _moving_average(np.abs(np.gradient(smooth, axis=1)).sum(axis=0) * fs, max(1, int(0.004 * fs)))
+    return _walk_qrs(velocity, unfiltered, raw, spikes, z, fs)
+
+
+def _walk_qrs(
+    velocity: np.ndarray, unfiltered: np.ndarray, raw: np.ndarray, spikes: np.ndarray, z: int, fs: float
+) -> tuple[int, int] | None:
+    """Onset and offset where the spatial `velocity` falls below QRS_ONSET_THRESHOLD /
+    QRS_OFFSET_THRESHOLD of its QRS maximum above the isoelectric floor, walking out from its peak.
+    `unfiltered` (not low-passed, spikes removed) and `raw` (with spikes) judge pacing spikes and
+    the J point of a wide complex."""
     n = len(velocity)
     lo, hi = max(0, z - int(0.12 * fs)), min(n, z + int(0.16 * fs))
-    core = velocity[max(0, z - int(0.05 * fs)) : min(n, z + int(0.05 * fs))]
+    core_lo, core_hi = max(0, z - int(0.05 * fs)), min(n, z + int(0.05 * fs))
+    core = velocity[core_lo:core_hi]
     if core.size == 0:
         return None
     # isoelectric floor: the quietest 20 ms before and after the QRS
@@ -301,40 +330,40 @@ def _qrs_bounds(medians: np.ndarray, z: int, fs: float) -> tuple[int, int] | Non
     top = float(core.max()) - floor
     if top <= 0:
         return None
-    level = floor + QRS_THRESHOLD * top
-    peak = max(0, z - int(0.05 * fs)) + int(np.argmax(core))
+    # the walk starts from the peak of the unfiltered velocity: the low-pass may move the peak past
+    # a sharp spike inside the QRS, which the pacing rule below would then take for a pacing spike
+    peak = core_lo + int(np.argmax(unfiltered[core_lo:core_hi]))
     # walk out of the QRS; a dip below the level shorter than QRS_GAP_S followed by a steep
-    # stretch again (the apex of a wave, the turn between R and S, a notch) does not end it
+    # stretch again (the apex of a wave, the turn between R and S, a notch) does not end it.
+    # The offset's level is higher than the onset's: the QRS ends in the ST-T limb, which still
+    # has slope, while it starts from the flat PR segment
     gap = max(1, int(QRS_GAP_S * fs))
     steep = velocity > floor + QRS_BRIDGE * top
-    above = velocity > level
-    onset = peak
     window = max(2, int(0.02 * fs))
     # a pacemaker spike before the peak precedes the ventricular activation it triggers: the onset
     # is not searched before it (what is left of the spike, its shoulders, would bridge the walk
     # across it to the isoelectric line before the spike: QRS 20-40 ms long on paced records)
     # A pacing spike is steeper than anything in the QRS; a sharp R apex that trips the spike
     # filter in one lead is not
-    paced = np.flatnonzero(spikes[lo:peak] & (raw[lo:peak] >= PACING_SPIKE_FRACTION * (top + floor)))
+    qrs_max = float(unfiltered[core_lo:core_hi].max())
+    unfiltered_top = qrs_max - floor
+    paced = np.flatnonzero(spikes[lo:peak] & (raw[lo:peak] >= PACING_SPIKE_FRACTION * qrs_max))
     if paced.size:
         lo = lo + int(paced[-1]) + 1
+    above = velocity > floor + QRS_ONSET_THRESHOLD * top
+    onset = peak
     while onset > lo and (above[onset] or steep[max(lo, onset - gap) : onset].any()):
         onset -= 1
+    above = velocity > floor + QRS_OFFSET_THRESHOLD * top
     offset = peak
     wide_from = onset + int(WIDE_QRS_S * fs)
     while offset < hi - 1 and (above[offset] or steep[offset + 1 : min(hi, offset + 1 + gap)].any()):
         # the J point of a wide complex runs straight into a steep ST-T limb: a local minimum
-        # of the velocity below 20 % of its maximum ends it
-        if offset >= wide_from and velocity[offset] < floor + WIDE_J_FRACTION * top and velocity[offset] <= velocity[offset : offset + window].min():
+        # of the velocity below WIDE_J_FRACTION of its maximum ends it
+        # (judged on the unfiltered velocity: the low-pass deepens the dip at a wave's apex)
+        u = unfiltered
+        if offset >= wide_from and u[offset] < floor + WIDE_J_FRACTION * unfiltered_top and u[offset] <= u[offset : offset + window].min():
             break
-        offset += 1
-    return onset, offset
-    above = velocity > level
-    onset = peak
-    while onset > lo and (above[onset] or above[max(lo, onset - gap) : onset].any()):
-        onset -= 1
-    offset = peak
-    while offset < hi - 1 and (above[offset] or above[offset + 1 : min(hi, offset + 1 + gap)].any()):
         offset += 1
     return onset, offset
 
