@@ -28,7 +28,9 @@ Method:
      steep stretch (a wave's apex, a notch) does not end the QRS, and after 120 ms a local
      minimum of the unfiltered velocity below 15 % does (the J point of a wide complex runs into
      a steep ST-T limb);
-   - P wave: per lead, the last prominent deflection 40-350 ms before the QRS onset; P onset and
+   - P wave: per lead, the last prominent deflection 40-350 ms before the QRS onset (from the
+     baseline in the 100 ms before the QRS; where that finds none, from the flattest 20 ms of the
+     350 ms before it, since a P wave running into the QRS contains the first); P onset and
      offset where it falls to 10 % of its height above the lowest point within 80 ms; global P
      onset = 25th percentile over the leads with a P wave (earliest robust), P offset = 75th;
    - T wave: per lead, the largest deflection (>= 0.1 mV) from J+60 ms to 0.5 sqrt(RR) s after
@@ -121,6 +123,7 @@ T_MIN_MV = 0.10
 FLAT_T_MV = 0.05
 LOBE_MIN_MV = 0.03
 P_REACH_S = 0.08
+P_BASELINE_S = 0.35
 P_FRACTION = 0.1
 T_REACH_S = 0.15
 P_ONSET_PERCENTILE = 25
@@ -528,19 +531,28 @@ def measure_ecg(signals: Mapping[str, np.ndarray], sampling_rate: float) -> dict
         y0 = medians[i]
         iso = _baseline_before(y0, onset, max(2, int(0.02 * fs)), int(0.10 * fs))
         y = y0 - iso
-        # P wave: last prominent deflection 40-350 ms before the QRS onset
+        # P wave: last prominent deflection 40-350 ms before the QRS onset, measured from the
+        # isoelectric line before it: the flattest 20 ms of those 350 ms (the TP segment). The
+        # 100 ms before the QRS lie inside a P wave that runs into the QRS (no PR segment), and
+        # from there the P wave read as a step, not a deflection (8 of LUDB 1-100's sinus records)
         p_lo, p_hi = max(1, onset - int(0.35 * fs)), onset - int(0.04 * fs)
         if p_hi - p_lo > int(0.03 * fs):
             from scipy.signal import find_peaks
 
-            noise = float(np.std(np.diff(y[p_lo:p_hi]))) if p_hi - p_lo > 2 else 0.0
-            found, props = find_peaks(np.abs(y[p_lo:p_hi]), prominence=max(P_MIN_MV * 0.75, 2 * noise), height=P_MIN_MV)
-            if found.size:
-                p_peak = p_lo + int(found[-1])
-                p_on = _falls_to(y, p_peak, max(0, p_peak - int(P_REACH_S * fs)), P_FRACTION)
-                p_off = _falls_to(y, p_peak, min(onset, p_peak + int(P_REACH_S * fs)), P_FRACTION)
-                if p_on < p_peak < p_off:
-                    p_waves[name] = (float(p_on), float(p_off), float(y[p_peak]))
+            tp = y0 - _baseline_before(y0, onset, max(2, int(0.02 * fs)), int(P_BASELINE_S * fs))
+            for yp in (y, tp):  # the PR-segment baseline first; the TP one where that finds no P wave
+                noise = float(np.std(np.diff(yp[p_lo:p_hi]))) if p_hi - p_lo > 2 else 0.0
+                # peaks up to 40 ms before the QRS, their prominence from the stretch up to the QRS:
+                # the descending limb of a P wave close to the QRS is not cut off
+                found, props = find_peaks(np.abs(yp[p_lo:onset]), prominence=max(P_MIN_MV * 0.75, 2 * noise), height=P_MIN_MV)
+                found = found[found < p_hi - p_lo]
+                if found.size:
+                    p_peak = p_lo + int(found[-1])
+                    p_on = _falls_to(yp, p_peak, max(0, p_peak - int(P_REACH_S * fs)), P_FRACTION)
+                    p_off = _falls_to(yp, p_peak, min(onset, p_peak + int(P_REACH_S * fs)), P_FRACTION)
+                    if p_on < p_peak < p_off:
+                        p_waves[name] = (float(p_on), float(p_off), float(yp[p_peak]))
+                        break
         # T wave: the largest deflection J+60 ms .. 0.5 sqrt(RR) after the QRS onset
         t_lo = offset + int(0.06 * fs)
         if t_peak_hi - t_lo > int(0.04 * fs):
