@@ -124,6 +124,8 @@ FLAT_T_MV = 0.05
 LOBE_MIN_MV = 0.03
 P_REACH_S = 0.08
 P_BASELINE_S = 0.35
+FLUTTER_CYCLES = 1.5
+ATRIAL_STRETCH_S = 0.60
 P_FRACTION = 0.1
 T_REACH_S = 0.15
 P_ONSET_PERCENTILE = 25
@@ -575,9 +577,9 @@ def measure_ecg(signals: Mapping[str, np.ndarray], sampling_rate: float) -> dict
     if len(p_waves) >= max(1, min(3, len(lead_names) // 4)):
         p_onset = float(np.percentile([p[0] for p in p_waves.values()], P_ONSET_PERCENTILE))
         p_offset = float(np.percentile([p[1] for p in p_waves.values()], 100 - P_ONSET_PERCENTILE))
-    # the atrial stretch before each QRS: 400 ms (at most from the previous beat's T offset) to 40 ms before it
+    # the atrial stretch before each QRS: 600 ms (at most from the previous beat's T offset) to 40 ms before it
     rr_samples = int(rr_median_s * fs)
-    tp_start = max(onset - int(0.40 * fs), (int(t_offset) if t_offset is not None else offset + int(0.25 * fs)) - rr_samples)
+    tp_start = max(onset - int(ATRIAL_STRETCH_S * fs), (int(t_offset) if t_offset is not None else offset + int(0.25 * fs)) - rr_samples)
     atrial = _atrial_activity(leads, lead_names, kept, rr, p_waves, p_onset, z, (tp_start, onset - int(0.04 * fs)), fs)
     if atrial is not None:
         reasons["pr_ms"] = atrial
@@ -700,7 +702,8 @@ def _atrial_activity(
 
 def _atrial_rate_above(x: np.ndarray, fiducials: np.ndarray, z: int, stretch: tuple[int, int], fs: float, rate: float) -> bool:
     """True when, before most QRS complexes, the atrial stretch (median-beat samples `stretch`)
-    repeats with a period of 150 ms to 60/rate s: its autocorrelation there peaks above 0.5."""
+    repeats with a period of 150 ms to 60/rate s: its autocorrelation has a peak there above 0.5,
+    at a lag the stretch holds FLUTTER_CYCLES times."""
     lo_lag, hi_lag = int(0.15 * fs), int(60.0 / rate * fs)
     start, stop = stretch[0] - z, stretch[1] - z
     if stop - start < hi_lag + int(0.03 * fs):
@@ -715,7 +718,12 @@ def _atrial_rate_above(x: np.ndarray, fiducials: np.ndarray, z: int, stretch: tu
         if energy <= 0:
             continue
         ac = np.array([float(seg[:-k] @ seg[k:]) / energy * len(seg) / (len(seg) - k) for k in range(lo_lag, hi_lag + 1)])
-        votes.append(bool(ac.max() > 0.5))
+        best = int(np.argmax(ac))
+        # a repetition, not a coincidence: the maximum is a peak inside the lag range (at its edge
+        # it only says the curve still rises), and the stretch holds 1.5 cycles at that lag (with
+        # less overlap, a P wave and the end of a T wave, or the two humps of a broad P wave, do)
+        interior = 0 < best < len(ac) - 1
+        votes.append(bool(ac[best] > 0.5 and interior and FLUTTER_CYCLES * (lo_lag + best) <= len(seg)))
     return len(votes) >= 3 and float(np.mean(votes)) > 0.5
 
 
