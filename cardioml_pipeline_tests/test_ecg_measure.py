@@ -339,7 +339,7 @@ def test_ludb_qrs_p90_within_15_ms_in_each_half(half):
     """QRS p90 on LUDB 1-100 was 21.2 ms (odd records 18.1, even 28.3): on noisy or fragmented
     complexes the small fast wiggles at the QRS ends added up in the spatial velocity and moved the
     offset 15-45 ms late (records 56, 12, 52, 93). The boundaries are now taken on the median beats
-    low-passed at 35 Hz; the constants were chosen on the odd records, and the even ones check
+    low-passed at 35 Hz; the constants were swept on the odd records, and the even ones check
     that the result holds on records they were not chosen on."""
     require_shared(LUDB)
     from cardioml_pipeline.features.ecg_measure import measure_record
