@@ -225,12 +225,24 @@ def test_pr_of_sinus_rhythm_and_its_absence_are_told_apart():
     assert features["ecg_pr_ms"] is None
 
 
+def test_pr_of_a_p_wave_running_into_the_qrs():
+    """A P wave that ends at (or 10 ms before) the QRS onset gave no PR: its descending limb was cut
+    off by the search window's end 40 ms before the QRS, and the baseline taken in the 100 ms before
+    the QRS lay inside the P wave."""
+    for pr in (95, 100):
+        features, _ = features_of(twelve_lead(pr=pr))
+        assert features["ecg_pr_ms"] == pytest.approx(pr, abs=15), pr
+
+
 @pytest.mark.parametrize("qrs", [90, 150])
 def test_global_qrs_is_not_the_longest_lead(qrs):
     """ecg_qrs_max_ms read 106-192 ms on normal ECGs and overestimated LBBB by 32-46 ms."""
     features, _ = features_of(twelve_lead(qrs=qrs, qt=qrs + 300))
-    assert features["ecg_qrs_ms"] == pytest.approx(qrs, abs=12)
-    assert features["ecg_qrs_max_ms"] == pytest.approx(qrs, abs=12)
+    # The boundaries are found on median beats low-passed at 35 Hz (ecg-features-4), which rounds
+    # the synthetic triangles' corners - steep to flat at once, unlike a recorded QRS - into a
+    # tail of about 7 ms at each end: up to 18 ms long here (the longest lead read 106-192 ms)
+    assert qrs - 6 <= features["ecg_qrs_ms"] <= qrs + 18
+    assert qrs - 6 <= features["ecg_qrs_max_ms"] <= qrs + 18
 
 
 def test_st_is_isoelectric_at_133_bpm():
@@ -241,7 +253,10 @@ def test_st_is_isoelectric_at_133_bpm():
 
 
 def test_st_elevation_and_t_polarity_per_lead():
-    signals = twelve_lead(st=(0.0, 0.2, 0.0), vectors={"t": (0.3, -0.3, 0.0)})
+    # QT 400 ms: an ST segment of 90 ms before the T wave starts (with QT 380 it was 70 ms, and the
+    # synthetic ST step at the J point, blurred by the boundaries' 35 Hz low-pass, put J+60 ms on
+    # the T wave's start)
+    signals = twelve_lead(qt=400, st=(0.0, 0.2, 0.0), vectors={"t": (0.3, -0.3, 0.0)})
     features, table = features_of(signals)
     st = project((0.0, 0.2, 0.0))
     for lead in ("II", "III", "aVF", "I"):
@@ -317,6 +332,59 @@ def test_ludb_ventricular_paced_qrs_starts_after_the_pacing_spike():
         errors.append(measure_record(path)["qrs_ms"] - bench.reference(path.with_suffix(""))["qrs_ms"])
     assert np.mean(np.abs(errors)) <= 15, dict(zip(paced, errors))
     assert max(errors) <= 40, dict(zip(paced, errors))
+
+
+@pytest.mark.parametrize("half", ["odd", "even"])
+def test_ludb_qrs_p90_within_15_ms_in_each_half(half):
+    """QRS p90 on LUDB 1-100 was 21.2 ms (odd records 18.1, even 28.3): on noisy or fragmented
+    complexes the small fast wiggles at the QRS ends added up in the spatial velocity and moved the
+    offset 15-45 ms late (records 56, 12, 52, 93). The boundaries are now taken on the median beats
+    low-passed at 35 Hz; the constants were swept on the odd records, and the even ones check
+    that the result holds on records they were not chosen on."""
+    require_shared(LUDB)
+    from cardioml_pipeline.features.ecg_measure import measure_record
+
+    bench = _benchmark()
+    errors = {}
+    for n in range(1 if half == "odd" else 2, 101, 2):
+        path = LUDB / "data" / f"{n}.hea"
+        got, reference = measure_record(path)["qrs_ms"], bench.reference(path.with_suffix(""))["qrs_ms"]
+        if got is not None and reference is not None:
+            errors[n] = got - reference
+    assert len(errors) >= 48
+    assert np.percentile(np.abs(list(errors.values())), 90) <= 15, errors
+    assert np.median(np.abs(list(errors.values()))) <= 6, errors
+
+
+def test_ludb_pr_where_the_cardiologists_marked_p_waves():
+    """73 of the 85 records of LUDB 1-100 with P waves marked got a PR; 8 of the 12 misses were
+    'no P wave found' (a P wave running into the QRS, seen from a baseline inside it as a step),
+    and 2 were sinus records taken for atrial flutter. PR stays null on the records without P
+    waves (AF, flutter, paced) but for 2 of 15."""
+    require_shared(LUDB)
+    from cardioml_pipeline.features.ecg_measure import measure_record
+
+    bench = _benchmark()
+    with open(LUDB / "ludb.csv", newline="") as handle:
+        sinus = {int(row["ID"]) for row in csv.DictReader(handle) if row["Rhythms"].strip().lower().startswith("sinus")}
+    with_p, errors, pr_without_p, sinus_as_flutter = 0, [], 0, []
+    for n in range(1, 101):
+        path = LUDB / "data" / f"{n}.hea"
+        measured = measure_record(path)
+        reference, got = bench.reference(path.with_suffix("")), measured["pr_ms"]
+        if n in sinus and "flutter" in measured["null_reasons"].get("pr_ms", ""):
+            sinus_as_flutter.append(n)
+        if not reference["has_p"]:
+            pr_without_p += got is not None
+            continue
+        with_p += 1
+        if got is not None and reference["pr_ms"] is not None:
+            errors.append(abs(got - reference["pr_ms"]))
+    assert with_p == 85
+    assert sinus_as_flutter == []
+    assert len(errors) >= 80, len(errors)
+    assert np.median(errors) <= 8 and np.percentile(errors, 90) <= 20
+    assert pr_without_p <= 2
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from cardioml_pipeline.ecg_images.index import SIGNAL_SCHEMA
 from cardioml_pipeline.features.ecg_measure import MAX_MISSING_FRACTION, _interpolate_gaps  # one gap rule for both
 
 LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
-ECG_PROCESSING_VERSION = "ecg-features-3"  # 3: the QRS onset is not searched before a pacing spike
+ECG_PROCESSING_VERSION = "ecg-features-4"  # 4: QRS boundaries on the median beats low-passed at 35 Hz, offset at 8 %; 3: the QRS onset is not searched before a pacing spike
 
 MIN_BEATS = 3
 MIN_QUALITY = 0.5
@@ -70,7 +70,7 @@ LEAD_MEASURES: tuple[Measure, ...] = (
     Measure("rr_mean_ms", pl.Float64, "ms", "Mean RR interval of the lead.", "mean of successive R-peak differences * 1000 / sampling_rate_hz"),
     Measure("rr_sdnn_ms", pl.Float64, "ms", "SDNN: standard deviation of the RR intervals (sample SD; null with fewer than 2 intervals).", "std(RR, ddof=1)"),
     Measure("pr_ms", pl.Float64, "ms", "PR interval in this lead: its P onset to the global QRS onset, on the median beat of the dominant beats; null without P waves (atrial fibrillation, flutter, junctional rhythm) or when the lead shows no P wave.", "global qrs_onset - p_onset (P onset: where the P wave falls to 10 % of its height)", _GLOBAL_INPUTS),
-    Measure("qrs_ms", pl.Float64, "ms", "Global QRS duration (the same in every QC-passed lead: QRS boundaries are taken on all leads together).", "global qrs_offset - qrs_onset (spatial velocity of the median beats above 5 % of its QRS maximum)", _GLOBAL_INPUTS),
+    Measure("qrs_ms", pl.Float64, "ms", "Global QRS duration (the same in every QC-passed lead: QRS boundaries are taken on all leads together).", "global qrs_offset - qrs_onset (spatial velocity of the median beats, low-passed at 35 Hz, above 5 % (onset) / 8 % (offset) of its QRS maximum)", _GLOBAL_INPUTS),
     Measure("qt_ms", pl.Float64, "ms", "QT interval in this lead: global QRS onset to this lead's T offset (null when its T wave is below 0.1 mV).", "t_offset - global qrs_onset (T offset: trapezium-area method)", _GLOBAL_INPUTS),
     Measure("qtc_ms", pl.Float64, "ms", "This lead's QT corrected for heart rate, Bazett.", "qt_ms / sqrt(global rr_mean_ms / 1000)", _GLOBAL_INPUTS),
     Measure("p_amplitude_mv", pl.Float64, "mV", "P amplitude (signed extreme of the P wave) on the median beat, relative to the PR segment; null without P waves.", "beat[p_peak] - PR-segment level", _GLOBAL_INPUTS),
@@ -100,7 +100,7 @@ GLOBAL_MEASURES: dict[str, tuple[str, str, str]] = {
     "rr_mean_ms": ("ms", "Mean RR interval (all beats, all QC-passed leads together).", "mean of successive beat differences * 1000 / sampling_rate_hz"),
     "pr_ms": ("ms", "Global PR interval: earliest robust P onset (25th percentile over leads with a P wave) to the global QRS onset; null without P waves (atrial fibrillation, flutter, junctional rhythm) or outside 80-400 ms.", "qrs_onset - p_onset"),
     "p_duration_ms": ("ms", "Global P-wave duration: earliest robust P onset to latest robust P offset (25th / 75th percentiles over leads); null without P waves or outside 40-200 ms.", "p_offset - p_onset"),
-    "qrs_ms": ("ms", "Global QRS duration: onset and offset where the spatial velocity of the median beats (sum over leads of |d/dt|) crosses 5 % of its QRS maximum; null outside 40-250 ms.", "qrs_offset - qrs_onset"),
+    "qrs_ms": ("ms", "Global QRS duration: onset and offset where the spatial velocity of the median beats (sum over leads of |d/dt| of the beats low-passed at 35 Hz) crosses 5 % (onset) / 8 % (offset) of its QRS maximum; null outside 40-250 ms.", "qrs_offset - qrs_onset"),
     "qt_ms": ("ms", "Global QT interval: QRS onset to the T offset (median over leads with a T wave >= 0.1 mV, trapezium-area method); null outside 200-700 ms.", "t_offset - qrs_onset"),
     "qtc_bazett_ms": ("ms", "QTc, Bazett (over-corrects above about 90 bpm); null outside 250-700 ms.", "qt_ms / sqrt(rr_mean_ms / 1000)"),
     "qtc_fridericia_ms": ("ms", "QTc, Fridericia (preferred at high and low rates); null outside 250-700 ms.", "qt_ms / (rr_mean_ms / 1000)^(1/3)"),

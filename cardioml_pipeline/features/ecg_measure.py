@@ -18,14 +18,19 @@ Method:
    correlates >= 0.90 with the median QRS; other beats (PVCs, aberrant beats) are kept out of the
    median beat. The median beat of each lead is the sample-wise median of its dominant beats.
 4. Boundaries, on the median beats of all leads together (one time frame):
-   - QRS onset and offset from the spatial velocity (sum over leads of |d/dt| of the median beats,
-     pacemaker spikes replaced by its running median; the onset never before the last spike
-     that precedes the peak): walking out from its peak, the first
-     sample below 5 % of its QRS maximum above the isoelectric floor - so the earliest onset
-     and latest offset that the leads together support; a dip shorter than 12 ms followed by a
+   - QRS onset and offset from the spatial velocity (sum over leads of |d/dt| of the median beats
+     low-passed at 35 Hz, pacemaker spikes bridged first; the onset never before the last spike
+     that precedes the peak): walking out from its peak, the first sample below 5 % (onset) /
+     8 % (offset: the QRS ends in the sloping ST-T, it starts from the flat PR segment) of its
+     QRS maximum above the isoelectric floor - so the earliest onset and latest offset that the
+     leads together support; the low-pass keeps the small fast wiggles at the ends of a noisy or
+     fragmented QRS from adding up into a late offset. A dip shorter than 12 ms followed by a
      steep stretch (a wave's apex, a notch) does not end the QRS, and after 120 ms a local
-     minimum below 15 % does (the J point of a wide complex runs into a steep ST-T limb);
-   - P wave: per lead, the last prominent deflection 40-350 ms before the QRS onset; P onset and
+     minimum of the unfiltered velocity below 15 % does (the J point of a wide complex runs into
+     a steep ST-T limb);
+   - P wave: per lead, the last prominent deflection 40-350 ms before the QRS onset (from the
+     baseline in the 100 ms before the QRS; where that finds none, from the flattest 20 ms of the
+     350 ms before it, since a P wave running into the QRS contains the first); P onset and
      offset where it falls to 10 % of its height above the lowest point within 80 ms; global P
      onset = 25th percentile over the leads with a P wave (earliest robust), P offset = 75th;
    - T wave: per lead, the largest deflection (>= 0.1 mV) from J+60 ms to 0.5 sqrt(RR) s after
@@ -106,7 +111,9 @@ LEAD_FIELDS = (
 MIN_SECONDS = 1.5
 MAX_MISSING_FRACTION = 0.05
 DOMINANT_CORRELATION = 0.90
-QRS_THRESHOLD = 0.05
+QRS_ONSET_THRESHOLD = 0.05
+QRS_OFFSET_THRESHOLD = 0.08
+QRS_LOWPASS_HZ = 35.0
 QRS_GAP_S = 0.012
 QRS_BRIDGE = 0.1
 WIDE_QRS_S = 0.12
@@ -116,6 +123,9 @@ T_MIN_MV = 0.10
 FLAT_T_MV = 0.05
 LOBE_MIN_MV = 0.03
 P_REACH_S = 0.08
+P_BASELINE_S = 0.35
+FLUTTER_CYCLES = 1.5
+ATRIAL_STRETCH_S = 0.60
 P_FRACTION = 0.1
 T_REACH_S = 0.15
 P_ONSET_PERCENTILE = 25
@@ -277,19 +287,43 @@ def _baseline_before(y: np.ndarray, onset: int, width: int, span: int) -> float:
 
 def _qrs_bounds(medians: np.ndarray, z: int, fs: float) -> tuple[int, int] | None:
     """Global QRS onset and offset from the spatial velocity of the median beats."""
-    velocity = np.abs(np.gradient(medians, axis=1)).sum(axis=0) * fs
-    # pacemaker spikes (and digitization glitches): a few ms of extreme slope, not QRS; replaced
-    # by the running median, which a QRS (>= 10 ms of steep slope) keeps
-    from scipy.signal import medfilt
+    from scipy.signal import butter, medfilt, sosfiltfilt
 
-    running = medfilt(velocity, 2 * max(1, int(SPIKE_FILTER_S * fs / 2)) + 1)
-    spikes = velocity > SPIKE_RATIO * running + 1e-12
-    raw = velocity
-    velocity = np.where(spikes, running, velocity)
-    velocity = _moving_average(velocity, max(1, int(0.004 * fs)))
+    raw = np.abs(np.gradient(medians, axis=1)).sum(axis=0) * fs
+    # pacemaker spikes (and digitization glitches): a few ms of extreme slope, not QRS; found on
+    # the unfiltered velocity as samples far above its running median (a QRS, >= 10 ms of steep
+    # slope, keeps its running median high)
+    running = medfilt(raw, 2 * max(1, int(SPIKE_FILTER_S * fs / 2)) + 1)
+    spikes = raw > SPIKE_RATIO * running + 1e-12
+    unfiltered = _moving_average(np.where(spikes, running, raw), max(1, int(0.004 * fs)))
+    velocity = unfiltered
+    if QRS_LOWPASS_HZ and fs > 2.5 * QRS_LOWPASS_HZ:
+        # the boundaries are found on the median beats low-passed at QRS_LOWPASS_HZ: the small fast
+        # wiggles at the edges of a noisy or fragmented QRS (which the cardiologists look through)
+        # cancel out instead of adding up in |d/dt|; spikes are bridged first, so they do not smear
+        smooth = medians
+        if spikes.any():
+            pad = max(1, int(0.002 * fs))
+            mask = np.convolve(spikes.astype(float), np.ones(2 * pad + 1), mode="same") > 0
+            idx = np.arange(medians.shape[1])
+            if (~mask).sum() >= 2:
+                smooth = np.vstack([np.interp(idx, idx[~mask], y[~mask]) for y in medians])
+        smooth = sosfiltfilt(butter(2, QRS_LOWPASS_HZ, fs=fs, output="sos"), smooth, axis=1)
+        velocity = _moving_average(np.abs(np.gradient(smooth, axis=1)).sum(axis=0) * fs, max(1, int(0.004 * fs)))
+    return _walk_qrs(velocity, unfiltered, raw, spikes, z, fs)
+
+
+def _walk_qrs(
+    velocity: np.ndarray, unfiltered: np.ndarray, raw: np.ndarray, spikes: np.ndarray, z: int, fs: float
+) -> tuple[int, int] | None:
+    """Onset and offset where the spatial `velocity` falls below QRS_ONSET_THRESHOLD /
+    QRS_OFFSET_THRESHOLD of its QRS maximum above the isoelectric floor, walking out from its peak.
+    `unfiltered` (not low-passed, spikes removed) and `raw` (with spikes) judge pacing spikes and
+    the J point of a wide complex."""
     n = len(velocity)
     lo, hi = max(0, z - int(0.12 * fs)), min(n, z + int(0.16 * fs))
-    core = velocity[max(0, z - int(0.05 * fs)) : min(n, z + int(0.05 * fs))]
+    core_lo, core_hi = max(0, z - int(0.05 * fs)), min(n, z + int(0.05 * fs))
+    core = velocity[core_lo:core_hi]
     if core.size == 0:
         return None
     # isoelectric floor: the quietest 20 ms before and after the QRS
@@ -301,40 +335,40 @@ def _qrs_bounds(medians: np.ndarray, z: int, fs: float) -> tuple[int, int] | Non
     top = float(core.max()) - floor
     if top <= 0:
         return None
-    level = floor + QRS_THRESHOLD * top
-    peak = max(0, z - int(0.05 * fs)) + int(np.argmax(core))
+    # the walk starts from the peak of the unfiltered velocity: the low-pass may move the peak past
+    # a sharp spike inside the QRS, which the pacing rule below would then take for a pacing spike
+    peak = core_lo + int(np.argmax(unfiltered[core_lo:core_hi]))
     # walk out of the QRS; a dip below the level shorter than QRS_GAP_S followed by a steep
-    # stretch again (the apex of a wave, the turn between R and S, a notch) does not end it
+    # stretch again (the apex of a wave, the turn between R and S, a notch) does not end it.
+    # The offset's level is higher than the onset's: the QRS ends in the ST-T limb, which still
+    # has slope, while it starts from the flat PR segment
     gap = max(1, int(QRS_GAP_S * fs))
     steep = velocity > floor + QRS_BRIDGE * top
-    above = velocity > level
-    onset = peak
     window = max(2, int(0.02 * fs))
     # a pacemaker spike before the peak precedes the ventricular activation it triggers: the onset
     # is not searched before it (what is left of the spike, its shoulders, would bridge the walk
     # across it to the isoelectric line before the spike: QRS 20-40 ms long on paced records)
     # A pacing spike is steeper than anything in the QRS; a sharp R apex that trips the spike
     # filter in one lead is not
-    paced = np.flatnonzero(spikes[lo:peak] & (raw[lo:peak] >= PACING_SPIKE_FRACTION * (top + floor)))
+    qrs_max = float(unfiltered[core_lo:core_hi].max())
+    unfiltered_top = qrs_max - floor
+    paced = np.flatnonzero(spikes[lo:peak] & (raw[lo:peak] >= PACING_SPIKE_FRACTION * qrs_max))
     if paced.size:
         lo = lo + int(paced[-1]) + 1
+    above = velocity > floor + QRS_ONSET_THRESHOLD * top
+    onset = peak
     while onset > lo and (above[onset] or steep[max(lo, onset - gap) : onset].any()):
         onset -= 1
+    above = velocity > floor + QRS_OFFSET_THRESHOLD * top
     offset = peak
     wide_from = onset + int(WIDE_QRS_S * fs)
     while offset < hi - 1 and (above[offset] or steep[offset + 1 : min(hi, offset + 1 + gap)].any()):
         # the J point of a wide complex runs straight into a steep ST-T limb: a local minimum
-        # of the velocity below 20 % of its maximum ends it
-        if offset >= wide_from and velocity[offset] < floor + WIDE_J_FRACTION * top and velocity[offset] <= velocity[offset : offset + window].min():
+        # of the velocity below WIDE_J_FRACTION of its maximum ends it
+        # (judged on the unfiltered velocity: the low-pass deepens the dip at a wave's apex)
+        u = unfiltered
+        if offset >= wide_from and u[offset] < floor + WIDE_J_FRACTION * unfiltered_top and u[offset] <= u[offset : offset + window].min():
             break
-        offset += 1
-    return onset, offset
-    above = velocity > level
-    onset = peak
-    while onset > lo and (above[onset] or above[max(lo, onset - gap) : onset].any()):
-        onset -= 1
-    offset = peak
-    while offset < hi - 1 and (above[offset] or above[offset + 1 : min(hi, offset + 1 + gap)].any()):
         offset += 1
     return onset, offset
 
@@ -499,19 +533,28 @@ def measure_ecg(signals: Mapping[str, np.ndarray], sampling_rate: float) -> dict
         y0 = medians[i]
         iso = _baseline_before(y0, onset, max(2, int(0.02 * fs)), int(0.10 * fs))
         y = y0 - iso
-        # P wave: last prominent deflection 40-350 ms before the QRS onset
+        # P wave: last prominent deflection 40-350 ms before the QRS onset, measured from the
+        # isoelectric line before it: the flattest 20 ms of those 350 ms (the TP segment). The
+        # 100 ms before the QRS lie inside a P wave that runs into the QRS (no PR segment), and
+        # from there the P wave read as a step, not a deflection (8 of LUDB 1-100's sinus records)
         p_lo, p_hi = max(1, onset - int(0.35 * fs)), onset - int(0.04 * fs)
         if p_hi - p_lo > int(0.03 * fs):
             from scipy.signal import find_peaks
 
-            noise = float(np.std(np.diff(y[p_lo:p_hi]))) if p_hi - p_lo > 2 else 0.0
-            found, props = find_peaks(np.abs(y[p_lo:p_hi]), prominence=max(P_MIN_MV * 0.75, 2 * noise), height=P_MIN_MV)
-            if found.size:
-                p_peak = p_lo + int(found[-1])
-                p_on = _falls_to(y, p_peak, max(0, p_peak - int(P_REACH_S * fs)), P_FRACTION)
-                p_off = _falls_to(y, p_peak, min(onset, p_peak + int(P_REACH_S * fs)), P_FRACTION)
-                if p_on < p_peak < p_off:
-                    p_waves[name] = (float(p_on), float(p_off), float(y[p_peak]))
+            tp = y0 - _baseline_before(y0, onset, max(2, int(0.02 * fs)), int(P_BASELINE_S * fs))
+            for yp in (y, tp):  # the PR-segment baseline first; the TP one where that finds no P wave
+                noise = float(np.std(np.diff(yp[p_lo:p_hi]))) if p_hi - p_lo > 2 else 0.0
+                # peaks up to 40 ms before the QRS, their prominence from the stretch up to the QRS:
+                # the descending limb of a P wave close to the QRS is not cut off
+                found, props = find_peaks(np.abs(yp[p_lo:onset]), prominence=max(P_MIN_MV * 0.75, 2 * noise), height=P_MIN_MV)
+                found = found[found < p_hi - p_lo]
+                if found.size:
+                    p_peak = p_lo + int(found[-1])
+                    p_on = _falls_to(yp, p_peak, max(0, p_peak - int(P_REACH_S * fs)), P_FRACTION)
+                    p_off = _falls_to(yp, p_peak, min(onset, p_peak + int(P_REACH_S * fs)), P_FRACTION)
+                    if p_on < p_peak < p_off:
+                        p_waves[name] = (float(p_on), float(p_off), float(yp[p_peak]))
+                        break
         # T wave: the largest deflection J+60 ms .. 0.5 sqrt(RR) after the QRS onset
         t_lo = offset + int(0.06 * fs)
         if t_peak_hi - t_lo > int(0.04 * fs):
@@ -534,9 +577,9 @@ def measure_ecg(signals: Mapping[str, np.ndarray], sampling_rate: float) -> dict
     if len(p_waves) >= max(1, min(3, len(lead_names) // 4)):
         p_onset = float(np.percentile([p[0] for p in p_waves.values()], P_ONSET_PERCENTILE))
         p_offset = float(np.percentile([p[1] for p in p_waves.values()], 100 - P_ONSET_PERCENTILE))
-    # the atrial stretch before each QRS: 400 ms (at most from the previous beat's T offset) to 40 ms before it
+    # the atrial stretch before each QRS: 600 ms (at most from the previous beat's T offset) to 40 ms before it
     rr_samples = int(rr_median_s * fs)
-    tp_start = max(onset - int(0.40 * fs), (int(t_offset) if t_offset is not None else offset + int(0.25 * fs)) - rr_samples)
+    tp_start = max(onset - int(ATRIAL_STRETCH_S * fs), (int(t_offset) if t_offset is not None else offset + int(0.25 * fs)) - rr_samples)
     atrial = _atrial_activity(leads, lead_names, kept, rr, p_waves, p_onset, z, (tp_start, onset - int(0.04 * fs)), fs)
     if atrial is not None:
         reasons["pr_ms"] = atrial
@@ -659,7 +702,8 @@ def _atrial_activity(
 
 def _atrial_rate_above(x: np.ndarray, fiducials: np.ndarray, z: int, stretch: tuple[int, int], fs: float, rate: float) -> bool:
     """True when, before most QRS complexes, the atrial stretch (median-beat samples `stretch`)
-    repeats with a period of 150 ms to 60/rate s: its autocorrelation there peaks above 0.5."""
+    repeats with a period of 150 ms to 60/rate s: its autocorrelation has a peak there above 0.5,
+    at a lag the stretch holds FLUTTER_CYCLES times."""
     lo_lag, hi_lag = int(0.15 * fs), int(60.0 / rate * fs)
     start, stop = stretch[0] - z, stretch[1] - z
     if stop - start < hi_lag + int(0.03 * fs):
@@ -674,7 +718,12 @@ def _atrial_rate_above(x: np.ndarray, fiducials: np.ndarray, z: int, stretch: tu
         if energy <= 0:
             continue
         ac = np.array([float(seg[:-k] @ seg[k:]) / energy * len(seg) / (len(seg) - k) for k in range(lo_lag, hi_lag + 1)])
-        votes.append(bool(ac.max() > 0.5))
+        best = int(np.argmax(ac))
+        # a repetition, not a coincidence: the maximum is a peak inside the lag range (at its edge
+        # it only says the curve still rises), and the stretch holds 1.5 cycles at that lag (with
+        # less overlap, a P wave and the end of a T wave, or the two humps of a broad P wave, do)
+        interior = 0 < best < len(ac) - 1
+        votes.append(bool(ac[best] > 0.5 and interior and FLUTTER_CYCLES * (lo_lag + best) <= len(seg)))
     return len(votes) >= 3 and float(np.mean(votes)) > 0.5
 
 
