@@ -288,3 +288,25 @@ def test_a_photographed_page_with_perspective_is_flagged(tmp_path, signals, keys
     assert (rows["page_perspective_deg"] > MAX_ROW_CONVERGENCE_DEG).all()
     assert not rows["qc_passed"].any()
     assert all(any("photographed at an angle" in r for r in reasons) for reasons in rows["qc_reasons"])
+
+
+def test_the_page_grid_is_measured_once_and_given_to_each_lead():
+    """A 200 dpi ecg-image-kit page is placed scaled down; its grid is re-measured on the full page
+    and handed to every crop: each lead reports the page's scale, and the page's lattice lands on
+    the grid lines each crop would find on its own (within a pixel, modulo the 1 mm pitch)."""
+    from cardioml_pipeline.ecg_images.pages import crop_grid
+    from cardioml_pipeline.ecg_images.preprocess import prepare_image
+
+    root = require_shared(SHARED_DATASETS / "ecg-image-kit-renders" / "pages")
+    image = cv2.imread(str(root / "Patient_1001_3x4.png"), cv2.IMREAD_UNCHANGED)
+    layout, leads = process_page(image)
+    assert layout.grid is not None and layout.grid.found
+    assert {lead.result.px_per_mm_x for lead in leads} == {layout.grid.px_per_mm_x}
+    page, _ = detect_layout(image)
+    for box in layout.boxes[:12]:
+        own = prepare_image(page[box.y0 : box.y1, box.x0 : box.x1]).grid
+        given = crop_grid(layout.grid, box.x0, box.y0)
+        assert abs(given.px_per_mm_x / own.px_per_mm_x - 1) < 0.005, box
+        pitch = given.px_per_mm_x
+        off = (given.phase_x - own.phase_x) % pitch
+        assert min(off, pitch - off) <= 1.0, (box, given.phase_x, own.phase_x)

@@ -18,6 +18,7 @@ Nothing here raises for a real image: a page whose layout cannot be placed comes
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ import cv2
 import numpy as np
 
 from cardioml_pipeline.ecg_images.digitize import PAPER_SPEED_MM_S, find_calibration_pulse
-from cardioml_pipeline.ecg_images.preprocess import prepare_image, to_bgr_uint8
+from cardioml_pipeline.ecg_images.preprocess import GridEstimate, prepare_image, scaled_grid, to_bgr_uint8
 
 RECORD_S = 10.0  # a standard 12-lead page shows 10 s of recording across its width
 MIN_ROW_COVERAGE = 0.25  # a trace row has ink in at least this share of the inked width ...
@@ -66,6 +67,7 @@ class PageLayout:
     baselines: list[int] = field(default_factory=list)
     trace_x: tuple[int, int] | None = None  # the trace's 10 s span (page pixels, pulse excluded)
     reject_reason: str | None = None
+    grid: GridEstimate | None = None  # the page's grid, in the deskewed full-size page's pixels (skew 0)
     perspective_deg: float = 0.0  # rows converging (`row_convergence_deg`, `side_convergence_deg`): a photographed page
 
 
@@ -276,30 +278,52 @@ def residual_skew(ink: np.ndarray, max_deg: float = 12.0) -> float:
 
 LAYOUT_SHORT_SIDE = 850  # the layout is found on the page scaled down to about this short side (a
 # letter page at ~100 dpi): rows and columns are millimetres wide, and a 200-300 dpi page costs 4-9x
-# more to read at full size than the layout needs
+# more to read at full size than the layout needs. Scaled further (short side 480-680), the faint
+# lines of ecg-image-kit's wrinkled and noisy 100-120 dpi scans (pages 1004, 1012, 1016) were lost
+# and rows with them.
+MIN_LAYOUT_SCALE = 1.5  # a page less than this much larger is read as it is
 
 
 def detect_layout(image: np.ndarray, default_px_per_mm: float | None = None) -> tuple[np.ndarray, PageLayout]:
     """The deskewed page (BGR, full size) and its layout: lead boxes in that page's pixels."""
     bgr = to_bgr_uint8(image)
     full_h, full_w = bgr.shape[:2]
-    scale = max(1, min(full_h, full_w) // LAYOUT_SHORT_SIDE)
-    small = cv2.resize(bgr, (full_w // scale, full_h // scale), interpolation=cv2.INTER_AREA) if scale > 1 else bgr
-    result = _detect_layout(small, default_px_per_mm / scale if default_px_per_mm else None)
+    scale = min(full_h, full_w) / LAYOUT_SHORT_SIDE
+    if scale < MIN_LAYOUT_SCALE:
+        scale = 1.0
+    small = cv2.resize(bgr, (round(full_w / scale), round(full_h / scale)), interpolation=cv2.INTER_AREA) if scale > 1 else bgr
+    sh, sw = small.shape[:2]
+    sx, sy = full_w / sw, full_h / sh  # the exact factors after rounding the small page's size
+    result = _detect_layout(small, default_px_per_mm / sx if default_px_per_mm else None)
     page = deskew(bgr, result.skew_deg)
     if scale > 1:
-        def up(v: int, limit: int, small_limit: int) -> int:
-            return limit if v >= small_limit else min(limit, v * scale)
+        def up(v: int, factor: float, limit: int, small_limit: int) -> int:
+            return limit if v >= small_limit else min(limit, int(round(v * factor)))
 
-        sh, sw = small.shape[:2]
         result.boxes = [
-            LeadBox(b.lead, up(b.x0, full_w, sw), up(b.y0, full_h, sh), up(b.x1, full_w, sw), up(b.y1, full_h, sh), b.start_s, b.duration_s, b.is_rhythm_strip, b.lead_name_source)
+            LeadBox(b.lead, up(b.x0, sx, full_w, sw), up(b.y0, sy, full_h, sh), up(b.x1, sx, full_w, sw), up(b.y1, sy, full_h, sh), b.start_s, b.duration_s, b.is_rhythm_strip, b.lead_name_source)
             for b in result.boxes
         ]
-        result.baselines = [y * scale for y in result.baselines]
-        result.trace_x = (result.trace_x[0] * scale, result.trace_x[1] * scale) if result.trace_x else None
-        result.px_per_mm = result.px_per_mm * scale if result.px_per_mm else None
+        result.baselines = [int(round(y * sy)) for y in result.baselines]
+        result.trace_x = (int(round(result.trace_x[0] * sx)), int(round(result.trace_x[1] * sx))) if result.trace_x else None
+        result.px_per_mm = result.px_per_mm * sx if result.px_per_mm else None
+    if result.grid is not None and scale > 1:
+        result.grid = page_grid(page, scaled_grid(result.grid, sx))
     return page, result
+
+
+def page_grid(page: np.ndarray, grid: GridEstimate) -> GridEstimate:
+    """The grid found while placing the layout on the page scaled down, re-measured on the deskewed
+    full-size page: pitch and major-line phases to a fraction of a pixel, as each lead crop would
+    measure its own (`preprocess` reads the grid colours where the lattice puts the lines: a phase
+    scaled up from the small page can be 2 px off, and then it reads paper). Only the row and column
+    means of the darkness are needed, so plain inverted luma stands in for the paper-normalized
+    darkness: the band-pass on the profiles removes the illumination the normalization would."""
+    from cardioml_pipeline.ecg_images.preprocess import _finish_grid, _grid_view
+
+    darkness = 255 - cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
+    view = _grid_view(darkness.astype(np.float32) * np.float32(1 / 255))
+    return _finish_grid(dataclasses.replace(grid, skew_deg=0.0), view, is_grid_view=True)
 
 
 def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLayout:
@@ -314,6 +338,8 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
         prep = prepare_image(deskew(image, skew), default_px_per_mm, deskew=False)
         ink = _without_rulings(prep.ink)
     result = PageLayout(None, skew_deg=skew)
+    if prep.grid.found:  # measured on the page turned square: the deskewed page's grid
+        result.grid = dataclasses.replace(prep.grid, skew_deg=0.0)
     h, w = prep.ink.shape
     if prep.grid.found:
         ppx, ppy = float(prep.grid.px_per_mm_x), float(prep.grid.px_per_mm_y)
@@ -394,8 +420,19 @@ def process_page(image: np.ndarray, default_px_per_mm: float | None = None) -> t
     leads = []
     for box in layout.boxes:
         crop = np.ascontiguousarray(page[box.y0 : box.y1, box.x0 : box.x1])
-        leads.append(PageLead(box, process_lead_image(crop, default_px_per_mm)))
+        grid = crop_grid(layout.grid, box.x0, box.y0)
+        leads.append(PageLead(box, process_lead_image(crop, default_px_per_mm, known_grid=grid)))
     return layout, leads
+
+
+def crop_grid(grid: GridEstimate | None, x0: int, y0: int) -> GridEstimate | None:
+    """The page's grid as a crop starting at (x0, y0) sees it: the same pitch, the major lines'
+    phase moved to the crop's origin. Measured once on the whole page (hundreds of grid periods)
+    instead of on each 2.5 s crop (a dozen): cheaper, and no less exact."""
+    if grid is None or not grid.found:
+        return None
+    major_x, major_y = 5 * grid.px_per_mm_x, 5 * (grid.px_per_mm_y or grid.px_per_mm_x)
+    return dataclasses.replace(grid, phase_x=(grid.phase_x - x0) % major_x, phase_y=(grid.phase_y - y0) % major_y)
 
 
 def draw_boxes(page: np.ndarray, layout: PageLayout) -> np.ndarray:
