@@ -55,6 +55,7 @@ class LeadBox:
     duration_s: float
     is_rhythm_strip: bool
     lead_name_source: str = "layout"
+    label_box: tuple[int, int, int, int] | None = None  # the printed label's box (x0, y0, x1, y1; page pixels), when found
 
 
 @dataclass
@@ -67,6 +68,7 @@ class PageLayout:
     baselines: list[int] = field(default_factory=list)
     trace_x: tuple[int, int] | None = None  # the trace's 10 s span (page pixels, pulse excluded)
     reject_reason: str | None = None
+    non_trace: np.ndarray | None = None  # uint8 0/1, page pixels: printed labels and rulings to blank out of the crops
     grid: GridEstimate | None = None  # the page's grid, in the deskewed full-size page's pixels (skew 0)
     perspective_deg: float = 0.0  # rows converging (`row_convergence_deg`, `side_convergence_deg`): a photographed page
 
@@ -301,10 +303,17 @@ def detect_layout(image: np.ndarray, default_px_per_mm: float | None = None) -> 
             return limit if v >= small_limit else min(limit, int(round(v * factor)))
 
         result.boxes = [
-            LeadBox(b.lead, up(b.x0, sx, full_w, sw), up(b.y0, sy, full_h, sh), up(b.x1, sx, full_w, sw), up(b.y1, sy, full_h, sh), b.start_s, b.duration_s, b.is_rhythm_strip, b.lead_name_source)
+            dataclasses.replace(b, x0=up(b.x0, sx, full_w, sw), y0=up(b.y0, sy, full_h, sh), x1=up(b.x1, sx, full_w, sw), y1=up(b.y1, sy, full_h, sh))
             for b in result.boxes
         ]
         result.baselines = [int(round(y * sy)) for y in result.baselines]
+        result.boxes = [
+            dataclasses.replace(b, label_box=(int(b.label_box[0] * sx), int(b.label_box[1] * sy), int(math.ceil(b.label_box[2] * sx)), int(math.ceil(b.label_box[3] * sy))))
+            if b.label_box is not None else b
+            for b in result.boxes
+        ]
+        if result.non_trace is not None:
+            result.non_trace = cv2.resize(result.non_trace, (full_w, full_h), interpolation=cv2.INTER_NEAREST)
         result.trace_x = (int(round(result.trace_x[0] * sx)), int(round(result.trace_x[1] * sx))) if result.trace_x else None
         result.px_per_mm = result.px_per_mm * sx if result.px_per_mm else None
     if result.grid is not None and scale > 1:
@@ -362,7 +371,8 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
     bands = [_row_band(baselines, i, h) for i in range(len(baselines))]
     # every row runs from the start to the end of the 10 s (a 3x4 row in four pieces): the median
     # over rows is robust to one row's stray mark
-    spans = [s for i in range(len(baselines)) if (s := _trace_span(ink, *bands[i], ppx, ppy)) is not None]
+    row_spans = [_trace_span(ink, *bands[i], ppx, ppy) for i in range(len(baselines))]
+    spans = [s for s in row_spans if s is not None]
     if not spans:
         result.reject_reason = "page layout not found: no trace in the rows found"
         return result
@@ -382,11 +392,12 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
         cols = ink[y0:y1, x0 : x1 + 1].any(axis=0)
         filled.append(float(cols.mean()))
     result.confidence = float(min(1.0, span_ratio, 1.0 / span_ratio) * min(1.0, evenness / 0.8) * min(1.0, min(filled) / 0.8))
-    ends = [(baselines[i], s[0], s[1]) for i in range(len(baselines)) if (s := _trace_span(ink, *bands[i], ppx, ppy)) is not None]
+    ends = [(baselines[i], s[0], s[1]) for i, s in enumerate(row_spans) if s is not None]
     result.perspective_deg = max(row_convergence_deg(ink, bands, x0, x1), side_convergence_deg(ends))
 
     inset = max(2, int(round(COLUMN_INSET_MM * ppx)))
     n_grid_rows = len(grid)
+    candidates: list[list[LabelWord]] = []
     for r, leads in enumerate(grid):
         y0, y1 = bands[r]
         n_cols = len(leads)
@@ -399,11 +410,111 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
             cx1 = w if c == n_cols - 1 else int(round(right)) - inset
             start = (max(cx0, x0) - x0) / width * RECORD_S
             end = (min(cx1, x1 + 1) - x0) / width * RECORD_S
+            candidates.append(label_words(ink, y0, y1, cx0, int(round(x0 if c == 0 else left)), baselines[r], ppx, ppy))
             result.boxes.append(LeadBox(lead, cx0, y0, cx1, y1, round(start, 3), round(end - start, 3), False))
     for k, lead in enumerate(RHYTHM_LEADS.get(rhythm, ())):
         y0, y1 = bands[n_grid_rows + k]
+        candidates.append(label_words(ink, y0, y1, 0, x0, baselines[n_grid_rows + k], ppx, ppy))
         result.boxes.append(LeadBox(lead, 0, y0, w, y1, 0.0, RECORD_S, True))
+    labels = choose_labels(candidates, ppx, ppy)
+    result.boxes = [dataclasses.replace(b, label_box=label.box if label else None) for b, label in zip(result.boxes, labels)]
+    # what the crops should not show: the page's ruled lines (a frame, a rule under the header) and
+    # the printed labels. Not the solid blobs `_without_rulings` drops: on a 100 dpi page a bold
+    # pen's QRS is one
+    non_trace = np.zeros((h, w), bool)
+    ruled = prep.ink.sum(axis=1) > RULED_LINE_SHARE * w
+    for y in baselines:  # a flat trace on a small page can run level that far: never blank a row's baseline
+        ruled[max(0, y - int(round(2 * ppy))) : y + int(round(2 * ppy)) + 1] = False
+    non_trace[ruled, :] = True
+    non_trace[:, prep.ink.sum(axis=0) > RULED_LINE_SHARE * h] = True
+    non_trace &= prep.ink > 0
+    for label in labels:
+        if label is not None:  # the letters' own pixels only: a deep S wave may pass through the word's box
+            lx0, ly0, lx1, ly1 = label.box
+            non_trace[ly0:ly1, lx0:lx1] |= label.mask
+    result.non_trace = non_trace.astype(np.uint8)
     return result
+
+
+LABEL_MAX_MM = (12.0, 7.0)  # a printed lead name is at most this wide and tall ("-aVR" at 3-5 mm type)
+RULED_LINE_SHARE = 0.9  # ink across this share of the page in one pixel row (column): a frame or a rule
+LABEL_MIN_HEIGHT_MM = 1.5
+LABEL_PLACE_TOLERANCE_MM = 2.0
+LABEL_REACH_MM = (4.0, 15.0)  # ... and starts within this far before / after its segment's start
+
+
+@dataclass
+class LabelWord:
+    """A group of letter-like blobs near a segment's start: a candidate printed lead name."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), page pixels
+    mask: np.ndarray  # bool, the box's size: the letters' pixels
+    dx: float  # left edge from the segment's start (px)
+    dy: float  # bottom edge from the row's baseline (px)
+    ink: int
+
+
+def label_words(ink: np.ndarray, y0: int, y1: int, xa: int, start: int, baseline: int, ppx: float, ppy: float) -> list[LabelWord]:
+    """Candidate printed lead names at the start of a segment (row band y0:y1, segment starting at
+    column `start`, its box from `xa`): groups of letter-sized blobs that the trace runs above or
+    below (in a letter's columns there is other ink clear of the letter's rows). A piece of trace
+    broken off at a grid line is alone in its columns; a QRS stroke touches the rest of the trace.
+    `choose_labels` keeps the ones printed where the page prints its names."""
+    lo = max(xa, int(round(start - LABEL_REACH_MM[0] * ppx)))
+    hi = min(ink.shape[1], int(round(start + LABEL_REACH_MM[1] * ppx)))
+    sub = np.ascontiguousarray(ink[y0:y1, lo:hi])
+    if sub.size == 0 or not sub.any():
+        return []
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(sub, connectivity=8)
+    gap = max(1, int(round(0.4 * ppy)))
+    letters = []
+    for i in range(1, n):
+        x, y, cw, ch = (int(v) for v in stats[i, :4])
+        # a letter: 1.5-7 mm tall (specks a noisy trace sheds are smaller), at most a word wide
+        if cw > LABEL_MAX_MM[0] * ppx or ch > LABEL_MAX_MM[1] * ppy or ch < LABEL_MIN_HEIGHT_MM * ppy:
+            continue
+        cols = labels[:, x : x + cw]
+        other = (cols != 0) & (cols != i)
+        clear = other[: max(0, y - gap)].any(axis=0) | other[y + ch + gap :].any(axis=0)
+        if clear.mean() >= 0.5:
+            letters.append((x, y, x + cw, y + ch, i))
+    # the letters of one word sit side by side on a line
+    letters.sort()
+    groups: list[list[tuple[int, int, int, int, int]]] = []
+    for letter in letters:
+        word = groups[-1] if groups else None
+        if word and letter[0] - max(b[2] for b in word) <= 2.0 * ppx and letter[1] < max(b[3] for b in word) and letter[3] > min(b[1] for b in word):
+            word.append(letter)
+        else:
+            groups.append([letter])
+    words = []
+    for group in groups:
+        fx0, fy0 = min(b[0] for b in group), min(b[1] for b in group)
+        fx1, fy1 = max(b[2] for b in group), max(b[3] for b in group)
+        if fx1 - fx0 > LABEL_MAX_MM[0] * ppx or fy1 - fy0 > LABEL_MAX_MM[1] * ppy:
+            continue
+        mask = np.isin(labels[fy0:fy1, fx0:fx1], [b[4] for b in group])
+        box = (lo + fx0, y0 + fy0, lo + fx1, y0 + fy1)
+        words.append(LabelWord(box, mask, float(box[0] - start), float(box[3] - baseline), int(mask.sum())))
+    return words
+
+
+def choose_labels(candidates: list[list[LabelWord]], ppx: float, ppy: float) -> list[LabelWord | None]:
+    """Per segment, its printed name: the candidate word at the place the page prints its names. A
+    page prints every name at the same offset from its segment's start and baseline, so the place is
+    the median offset of each segment's inkiest candidate; a candidate more than 2 mm from it (a
+    broken-off QRS tip, a separator mark) is not a name. Fewer than 3 segments with a candidate: no
+    names (nothing to agree on)."""
+    firsts = [max(words, key=lambda word: word.ink) for words in candidates if words]
+    if len(firsts) < 3:
+        return [None] * len(candidates)
+    dx = float(np.median([word.dx for word in firsts]))
+    dy = float(np.median([word.dy for word in firsts]))
+    chosen: list[LabelWord | None] = []
+    for words in candidates:
+        near = [word for word in words if abs(word.dx - dx) <= LABEL_PLACE_TOLERANCE_MM * ppx and abs(word.dy - dy) <= LABEL_PLACE_TOLERANCE_MM * ppy]
+        chosen.append(max(near, key=lambda word: word.ink) if near else None)
+    return chosen
 
 
 @dataclass
@@ -417,9 +528,18 @@ def process_page(image: np.ndarray, default_px_per_mm: float | None = None) -> t
     from cardioml_pipeline.ecg_images.pipeline import process_lead_image
 
     page, layout = detect_layout(image, default_px_per_mm)
+    blank = None
+    if layout.non_trace is not None and layout.non_trace.any():
+        # a pen stroke's anti-aliased rim reaches a pixel or two past the ink found
+        blank = cv2.dilate(layout.non_trace, np.ones((5, 5), np.uint8)) > 0
+        # painted the paper's own colour: white on tinted paper would read as a brighter paper
+        # level around it, and the grid lines near it as darker
+        paper = np.median(page[::4, ::4].reshape(-1, 3), axis=0).astype(np.uint8)
     leads = []
     for box in layout.boxes:
-        crop = np.ascontiguousarray(page[box.y0 : box.y1, box.x0 : box.x1])
+        crop = page[box.y0 : box.y1, box.x0 : box.x1].copy()
+        if blank is not None:
+            crop[blank[box.y0 : box.y1, box.x0 : box.x1]] = paper  # printed labels and rulings become paper
         grid = crop_grid(layout.grid, box.x0, box.y0)
         leads.append(PageLead(box, process_lead_image(crop, default_px_per_mm, known_grid=grid)))
     return layout, leads
