@@ -97,6 +97,8 @@ def test_stage_writes_one_row_per_lead_segment_with_page_columns(tmp_path, signa
     artifacts = tmp_path / "artifacts"
 
     index, summary = run_image_stage(images, artifacts, {1001}, workers=1)
+    # the summary tells files from lead segments: 2 files (1 page) gave 14 segments
+    assert (summary.files_processed, summary.pages_processed, summary.segments_processed, summary.processed) == (2, 1, 14, 14)
     rows = index.collect()
     page_rows = rows.filter(pl.col("source_path") == "Patient_1001.png")
     assert page_rows.height == 13
@@ -120,7 +122,7 @@ def test_stage_writes_one_row_per_lead_segment_with_page_columns(tmp_path, signa
 
     # a re-run reuses the page whole; removing the page drops its signals, the per-lead image stays
     again, summary = run_image_stage(images, artifacts, {1001}, workers=1)
-    assert summary.reused == 2 and summary.processed == 0
+    assert summary.reused == 2 and summary.processed == 0 and summary.files_processed == 0
     assert again.collect().drop("processed_at").equals(rows.drop("processed_at"))
     (images / "Patient_1001.png").unlink()
     run_image_stage(images, artifacts, {1001}, workers=1)
