@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from cardioml_pipeline.ecg_images.digitize import PAPER_SPEED_MM_S, find_calibration_pulse
+from cardioml_pipeline.ecg_images.page_labels import read_label
 from cardioml_pipeline.ecg_images.preprocess import GridEstimate, prepare_image, scaled_grid, to_bgr_uint8
 
 RECORD_S = 10.0  # a standard 12-lead page shows 10 s of recording across its width
@@ -56,6 +57,7 @@ class LeadBox:
     is_rhythm_strip: bool
     lead_name_source: str = "layout"
     label_box: tuple[int, int, int, int] | None = None  # the printed label's box (x0, y0, x1, y1; page pixels), when found
+    printed_label: str | None = None  # what the printed label reads (`page_labels.read_label`), when legible
 
 
 @dataclass
@@ -417,7 +419,10 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
         candidates.append(label_words(ink, y0, y1, 0, x0, baselines[n_grid_rows + k], ppx, ppy))
         result.boxes.append(LeadBox(lead, 0, y0, w, y1, 0.0, RECORD_S, True))
     labels = choose_labels(candidates, ppx, ppy)
-    result.boxes = [dataclasses.replace(b, label_box=label.box if label else None) for b, label in zip(result.boxes, labels)]
+    result.boxes = name_from_labels([
+        dataclasses.replace(b, label_box=label.box, printed_label=read_label(label.mask) if label.complete else None) if label else b
+        for b, label in zip(result.boxes, labels)
+    ])
     # what the crops should not show: the page's ruled lines (a frame, a rule under the header) and
     # the printed labels. Not the solid blobs `_without_rulings` drops: on a 100 dpi page a bold
     # pen's QRS is one
@@ -443,6 +448,26 @@ LABEL_PLACE_TOLERANCE_MM = 2.0
 LABEL_REACH_MM = (4.0, 15.0)  # ... and starts within this far before / after its segment's start
 
 
+MIN_AGREEING_LABELS = 3  # printed names count only on a page where at least this many agree with its layout
+
+
+def name_from_labels(boxes: list[LeadBox]) -> list[LeadBox]:
+    """`lead_name_source = "printed_label"` for the segments whose printed name was read and is the
+    name the layout gives, on a page where at least `MIN_AGREEING_LABELS` such readings agree. A
+    reading never renames a segment: one that disagrees with the layout (a misread, or a lead order
+    not recognised) leaves the layout's name, and the reading stays in `printed_label`."""
+    agreeing = sum(b.printed_label == b.lead for b in boxes)
+    disagreeing = sum(b.printed_label is not None and b.printed_label != b.lead for b in boxes)
+    if disagreeing > agreeing:
+        # most names read are another segment's: each label was found beside the wrong trace (a
+        # 12x1 page printing its names closer to the row above), or the page uses an order this
+        # reader does not place (Cabrera): the readings are not trusted at all
+        return [dataclasses.replace(b, printed_label=None) for b in boxes]
+    if agreeing < MIN_AGREEING_LABELS:
+        return boxes
+    return [dataclasses.replace(b, lead_name_source="printed_label") if b.printed_label == b.lead else b for b in boxes]
+
+
 @dataclass
 class LabelWord:
     """A group of letter-like blobs near a segment's start: a candidate printed lead name."""
@@ -452,6 +477,7 @@ class LabelWord:
     dx: float  # left edge from the segment's start (px)
     dy: float  # bottom edge from the row's baseline (px)
     ink: int
+    complete: bool = True  # no other ink right beside the word on its line (a letter merged into the trace?)
 
 
 def label_words(ink: np.ndarray, y0: int, y1: int, xa: int, start: int, baseline: int, ppx: float, ppy: float) -> list[LabelWord]:
@@ -495,7 +521,14 @@ def label_words(ink: np.ndarray, y0: int, y1: int, xa: int, start: int, baseline
             continue
         mask = np.isin(labels[fy0:fy1, fx0:fx1], [b[4] for b in group])
         box = (lo + fx0, y0 + fy0, lo + fx1, y0 + fy1)
-        words.append(LabelWord(box, mask, float(box[0] - start), float(box[3] - baseline), int(mask.sum())))
+        # ink on the word's line within a letter's gap of it: a letter of the word touching the
+        # trace (III read as II); such a word is blanked but not read
+        reach = int(round(1.5 * ppx))
+        beside = np.zeros_like(sub[fy0:fy1], dtype=bool)
+        beside[:, max(0, fx0 - reach) : fx0] = True
+        beside[:, fx1 : fx1 + reach] = True
+        complete = not (sub[fy0:fy1].astype(bool) & beside).any() and fx0 > 0 and fx1 < sub.shape[1]
+        words.append(LabelWord(box, mask, float(box[0] - start), float(box[3] - baseline), int(mask.sum()), complete))
     return words
 
 
