@@ -7,9 +7,13 @@ page (gray/BGR/BGRA)
   -> the trace's time span: the rhythm strip's (or the widest row's) ink, calibration pulse excluded
   -> layout from the number of rows: 3x4 (+0-3 rhythm strips), 6x2 (+0-1), 12x1 (+0-1)
   -> one box per lead segment (row band x column), cut from the deskewed page, digitized on its own
+     with the page's grid (`crop_grid`)
 
-Lead names follow the layout's standard order (`lead_name_source = "layout"`): printed labels are
-not read yet. Column times: a 3x4 page shows consecutive quarters of a 10 s recording (0, 2.5, 5,
+Lead names follow the layout's standard order (`lead_name_source = "layout"`). The printed names
+are found (`label_words`, `choose_labels`), blanked out of the crops with the page's ruled lines,
+and read (`page_labels.read_label`); a reading that is the layout's own name, on a page where at
+least 3 agree, makes the source `"printed_label"` (`name_from_labels`). Cabrera order is not
+recognised: such a page's readings disagree with the layout and are dropped. Column times: a 3x4 page shows consecutive quarters of a 10 s recording (0, 2.5, 5,
 7.5 s); 6x2 halves (0, 5 s); 12x1 and rhythm strips the whole 10 s. Paper speed 25 mm/s.
 
 Nothing here raises for a real image: a page whose layout cannot be placed comes back with a
