@@ -97,6 +97,8 @@ def test_stage_writes_one_row_per_lead_segment_with_page_columns(tmp_path, signa
     artifacts = tmp_path / "artifacts"
 
     index, summary = run_image_stage(images, artifacts, {1001}, workers=1)
+    # the summary tells files from lead segments: 2 files (1 page) gave 14 segments
+    assert (summary.files_processed, summary.pages_processed, summary.segments_processed, summary.processed) == (2, 1, 14, 14)
     rows = index.collect()
     page_rows = rows.filter(pl.col("source_path") == "Patient_1001.png")
     assert page_rows.height == 13
@@ -105,7 +107,10 @@ def test_stage_writes_one_row_per_lead_segment_with_page_columns(tmp_path, signa
     assert page_rows["page_layout"].unique().to_list() == ["3x4+1"]
     assert page_rows["page_path"].unique().to_list() == ["Patient_1001.png"]
     assert page_rows["page_sha256"].unique().to_list() == page_rows["source_sha256"].unique().to_list()
-    assert page_rows["lead_name_source"].unique().to_list() == ["layout"]
+    # names the printed labels confirm say so; the others follow the layout
+    sources = page_rows.group_by("lead_name_source").len()
+    assert set(sources["lead_name_source"]) == {"layout", "printed_label"}, sources
+    assert sources.filter(pl.col("lead_name_source") == "printed_label")["len"].item() >= 3
     assert sorted(page_rows["start_s"].round(1).unique().to_list()) == [0.0, 2.5, 5.0, 7.5]
     assert page_rows.filter(pl.col("is_rhythm_strip"))["duration_s"].to_list() == [10.0]
     assert (page_rows["lead_box_x1"] > page_rows["lead_box_x0"]).all() and (page_rows["lead_box_y1"] > page_rows["lead_box_y0"]).all()
@@ -120,7 +125,7 @@ def test_stage_writes_one_row_per_lead_segment_with_page_columns(tmp_path, signa
 
     # a re-run reuses the page whole; removing the page drops its signals, the per-lead image stays
     again, summary = run_image_stage(images, artifacts, {1001}, workers=1)
-    assert summary.reused == 2 and summary.processed == 0
+    assert summary.reused == 2 and summary.processed == 0 and summary.files_processed == 0
     assert again.collect().drop("processed_at").equals(rows.drop("processed_at"))
     (images / "Patient_1001.png").unlink()
     run_image_stage(images, artifacts, {1001}, workers=1)
@@ -288,3 +293,71 @@ def test_a_photographed_page_with_perspective_is_flagged(tmp_path, signals, keys
     assert (rows["page_perspective_deg"] > MAX_ROW_CONVERGENCE_DEG).all()
     assert not rows["qc_passed"].any()
     assert all(any("photographed at an angle" in r for r in reasons) for reasons in rows["qc_reasons"])
+
+
+def test_the_page_grid_is_measured_once_and_given_to_each_lead():
+    """A 200 dpi ecg-image-kit page is placed scaled down; its grid is re-measured on the full page
+    and handed to every crop: each lead reports the page's scale, and the page's lattice lands on
+    the grid lines each crop would find on its own (within a pixel, modulo the 1 mm pitch)."""
+    from cardioml_pipeline.ecg_images.pages import crop_grid
+    from cardioml_pipeline.ecg_images.preprocess import prepare_image
+
+    root = require_shared(SHARED_DATASETS / "ecg-image-kit-renders" / "pages")
+    image = cv2.imread(str(root / "Patient_1001_3x4.png"), cv2.IMREAD_UNCHANGED)
+    layout, leads = process_page(image)
+    assert layout.grid is not None and layout.grid.found
+    assert {lead.result.px_per_mm_x for lead in leads} == {layout.grid.px_per_mm_x}
+    page, _ = detect_layout(image)
+    for box in layout.boxes[:12]:
+        own = prepare_image(page[box.y0 : box.y1, box.x0 : box.x1]).grid
+        given = crop_grid(layout.grid, box.x0, box.y0)
+        assert abs(given.px_per_mm_x / own.px_per_mm_x - 1) < 0.005, box
+        pitch = given.px_per_mm_x
+        off = (given.phase_x - own.phase_x) % pitch
+        assert min(off, pitch - off) <= 1.0, (box, given.phase_x, own.phase_x)
+
+
+def test_printed_lead_labels_are_blanked_out_of_the_crops():
+    """ECGMiner prints each lead's name above the start of its segment: the name is found on every
+    segment, blanked out of the crop, and the 2.5 s segments pass QC (with the names left in, their
+    ink read as off-trace ink and grid residue: 21 of ECGMiner's 240 segments passed)."""
+    root = require_shared(SHARED_DATASETS / "ecgminer-ludb-pages")
+    layout, leads = process_page(cv2.imread(str(root / "img" / "001.png"), cv2.IMREAD_UNCHANGED))
+    ppm = layout.grid.px_per_mm_x
+    for box in layout.boxes:
+        assert box.label_box is not None, box
+        lx0, ly0, lx1, ly1 = box.label_box
+        assert box.y0 <= ly0 < ly1 <= box.y1 and (lx1 - lx0) <= 12 * ppm and (ly1 - ly0) <= 7 * ppm, box
+    short = [lead for lead in leads if not lead.box.is_rhythm_strip]
+    assert sum(lead.result.qc_passed for lead in short) >= 8, [lead.result.qc_reasons for lead in short]
+    assert all(lead.result.qc_passed for lead in leads if lead.box.is_rhythm_strip)
+    for lead in leads:  # and the blanking took nothing off the trace
+        assert lead.result.signal_mv.size >= 0.9 * lead.box.duration_s * FS, lead.box
+
+
+
+@pytest.mark.parametrize("source", ["ecgminer", "kit", "demo"])
+def test_printed_lead_names_are_read_where_legible_and_never_misread(source, signals):
+    """The printed names are read by template matching: on ECGMiner's pages most of them, fewer on
+    ecg-image-kit's small sans-serif type and on demo pages; a reading that is not the layout's name
+    is never given (a page whose readings mostly disagree keeps none), and a name is credited to
+    the printed label only where the reading is the layout's own."""
+    if source == "ecgminer":
+        root = require_shared(SHARED_DATASETS / "ecgminer-ludb-pages")
+        images = [cv2.imread(str(root / "img" / f"{k:03d}.png")) for k in (1, 2, 7)]
+        least = 25
+    elif source == "kit":
+        root = require_shared(SHARED_DATASETS / "ecg-image-kit-renders" / "pages")
+        images = [cv2.imread(str(root / name)) for name in ("Patient_1001_3x4.png", "Patient_1016_3x4.png", "Patient_1016_6x2.png")]
+        least = 3
+    else:
+        images = [render_page(signals, layout=layout, dpi=dpi)[0] for layout, dpi in (("3x4+1", 200), ("6x2+1", 150), ("12x1+0", 150))]
+        least = 10
+    read = 0
+    for image in images:
+        _, layout = detect_layout(image)
+        for box in layout.boxes:
+            assert box.printed_label in (None, box.lead), box
+            assert (box.lead_name_source == "printed_label") == (box.printed_label is not None and sum(b.printed_label is not None for b in layout.boxes) >= 3), box
+            read += box.printed_label is not None
+    assert read >= least

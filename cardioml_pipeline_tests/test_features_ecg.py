@@ -190,3 +190,18 @@ def test_no_signals_give_an_empty_table_and_null_features():
     wide = patient_ecg_features(table, pl.Series([1, 2]))
     assert wide["ecg_leads_available"].to_list() == [0, 0]
     assert wide.select(pl.exclude("file_number", "ecg_leads_available", "ecg_leads_passed")).null_count().row(0) == tuple([2] * (wide.width - 3))
+
+
+def test_a_page_segment_with_too_few_beats_says_so_instead_of_guessing():
+    """A whole page's 2.5 s segment at 60 bpm holds 2 beats: one RR interval is no heart rate and
+    two beats no median beat, so nothing is measured and the reason says why; a segment with 3
+    beats is measured."""
+    from cardioml_pipeline.demo.synth import synthesize_12_lead
+
+    signals = synthesize_12_lead([], 60, seed=3)
+    two = lead_features(signals["V2"][1250:2500], 500)
+    assert two["n_beats"] == 2
+    assert two["qc_passed"] == 0 and any("too few beats" in reason for reason in two["qc_reasons"])
+    assert two["heart_rate_bpm"] is None and two["rr_mean_ms"] is None and two["qrs_ms"] is None and two["signal_quality"] is None
+    three = lead_features(signals["II"][1250:2500], 500)
+    assert three["n_beats"] == 3 and three["qc_passed"] == 1 and 55 <= three["heart_rate_bpm"] <= 70

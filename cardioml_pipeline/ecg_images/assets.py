@@ -254,7 +254,8 @@ def ecg_image_stage(
         gallery = None
         context.log.warning(f"QC gallery not written: {error!r}")
     context.log.info(
-        f"image stage: {summary.images_found} files, {summary.processed} processed, {summary.reused} unchanged, "
+        f"image stage: {summary.images_found} files, {summary.files_processed} processed ({summary.pages_processed} whole pages) "
+        f"into {summary.segments_processed} lead segments, {summary.reused} unchanged, "
         f"{summary.rejected} rejected, {summary.qc_failed} failed QC, {summary.seconds:.1f}s on {summary.workers} workers"
     )
     with warehouse.connect() as conn:
@@ -270,7 +271,10 @@ def ecg_image_stage(
             "dagster/column_schema": column_schema(index, INDEX_DESCRIPTIONS),
             "dagster/table_name": "staging.ecg_images",
             "index_path": dg.MetadataValue.path(str(layout.index_path)),
-            "images_processed_this_run": summary.processed,
+            "images_processed_this_run": summary.processed,  # lead segments (index rows), as before
+            "files_processed_this_run": summary.files_processed,
+            "pages_processed_this_run": summary.pages_processed,
+            "lead_segments_processed_this_run": summary.segments_processed,
             "images_unchanged": summary.reused,
             "images_rejected": summary.rejected,
             "images_failed_qc": summary.qc_failed,

@@ -109,7 +109,7 @@ INDEX_DESCRIPTIONS = {
     "start_s": "Where the lead's signal starts in the recording (s): 0 for a per-lead image; 0, 2.5, 5, 7.5 for the columns of a 3x4 page.",
     "duration_s": "How much of the recording the lead shows (s): the digitized length for a per-lead image; the segment's length on a page (2.5 s on 3x4, 10 s for a rhythm strip).",
     "is_rhythm_strip": "True for a page's full-width rhythm strip (e.g. the 10 s lead II below a 3x4 page).",
-    "lead_name_source": "How the lead name was decided: 'file_name' (per-lead image), 'layout' (position in the detected page layout) or 'label' (the printed lead label).",
+    "lead_name_source": "How the lead name was decided: 'file_name' (per-lead image), 'layout' (position in the detected page layout) or 'printed_label' (the page's printed lead name was read and agrees with the layout, on a page where at least 3 do).",
     "ecg_index": "A page's '-<k>' suffix (Patient_<fn>-<k>.png): the patient's k-th ECG, as ecg_index in staging.ecg_labels; null otherwise.",
     "page_path": "The whole page this lead was cut from, relative to ECG_Images/ (null for a per-lead image).",
     "page_sha256": "sha256 of the page file's bytes (null for a per-lead image).",

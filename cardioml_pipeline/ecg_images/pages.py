@@ -7,9 +7,13 @@ page (gray/BGR/BGRA)
   -> the trace's time span: the rhythm strip's (or the widest row's) ink, calibration pulse excluded
   -> layout from the number of rows: 3x4 (+0-3 rhythm strips), 6x2 (+0-1), 12x1 (+0-1)
   -> one box per lead segment (row band x column), cut from the deskewed page, digitized on its own
+     with the page's grid (`crop_grid`)
 
-Lead names follow the layout's standard order (`lead_name_source = "layout"`): printed labels are
-not read yet. Column times: a 3x4 page shows consecutive quarters of a 10 s recording (0, 2.5, 5,
+Lead names follow the layout's standard order (`lead_name_source = "layout"`). The printed names
+are found (`label_words`, `choose_labels`), blanked out of the crops with the page's ruled lines,
+and read (`page_labels.read_label`); a reading that is the layout's own name, on a page where at
+least 3 agree, makes the source `"printed_label"` (`name_from_labels`). Cabrera order is not
+recognised: such a page's readings disagree with the layout and are dropped. Column times: a 3x4 page shows consecutive quarters of a 10 s recording (0, 2.5, 5,
 7.5 s); 6x2 halves (0, 5 s); 12x1 and rhythm strips the whole 10 s. Paper speed 25 mm/s.
 
 Nothing here raises for a real image: a page whose layout cannot be placed comes back with a
@@ -18,6 +22,7 @@ Nothing here raises for a real image: a page whose layout cannot be placed comes
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from dataclasses import dataclass, field
@@ -26,7 +31,8 @@ import cv2
 import numpy as np
 
 from cardioml_pipeline.ecg_images.digitize import PAPER_SPEED_MM_S, find_calibration_pulse
-from cardioml_pipeline.ecg_images.preprocess import prepare_image, to_bgr_uint8
+from cardioml_pipeline.ecg_images.page_labels import read_label
+from cardioml_pipeline.ecg_images.preprocess import GridEstimate, prepare_image, scaled_grid, to_bgr_uint8
 
 RECORD_S = 10.0  # a standard 12-lead page shows 10 s of recording across its width
 MIN_ROW_COVERAGE = 0.25  # a trace row has ink in at least this share of the inked width ...
@@ -54,6 +60,8 @@ class LeadBox:
     duration_s: float
     is_rhythm_strip: bool
     lead_name_source: str = "layout"
+    label_box: tuple[int, int, int, int] | None = None  # the printed label's box (x0, y0, x1, y1; page pixels), when found
+    printed_label: str | None = None  # what the printed label reads (`page_labels.read_label`), when legible
 
 
 @dataclass
@@ -66,6 +74,8 @@ class PageLayout:
     baselines: list[int] = field(default_factory=list)
     trace_x: tuple[int, int] | None = None  # the trace's 10 s span (page pixels, pulse excluded)
     reject_reason: str | None = None
+    non_trace: np.ndarray | None = None  # uint8 0/1, page pixels: printed labels and rulings to blank out of the crops
+    grid: GridEstimate | None = None  # the page's grid, in the deskewed full-size page's pixels (skew 0)
     perspective_deg: float = 0.0  # rows converging (`row_convergence_deg`, `side_convergence_deg`): a photographed page
 
 
@@ -276,30 +286,59 @@ def residual_skew(ink: np.ndarray, max_deg: float = 12.0) -> float:
 
 LAYOUT_SHORT_SIDE = 850  # the layout is found on the page scaled down to about this short side (a
 # letter page at ~100 dpi): rows and columns are millimetres wide, and a 200-300 dpi page costs 4-9x
-# more to read at full size than the layout needs
+# more to read at full size than the layout needs. Scaled further (short side 480-680), the faint
+# lines of ecg-image-kit's wrinkled and noisy 100-120 dpi scans (pages 1004, 1012, 1016) were lost
+# and rows with them.
+MIN_LAYOUT_SCALE = 1.5  # a page less than this much larger is read as it is
 
 
 def detect_layout(image: np.ndarray, default_px_per_mm: float | None = None) -> tuple[np.ndarray, PageLayout]:
     """The deskewed page (BGR, full size) and its layout: lead boxes in that page's pixels."""
     bgr = to_bgr_uint8(image)
     full_h, full_w = bgr.shape[:2]
-    scale = max(1, min(full_h, full_w) // LAYOUT_SHORT_SIDE)
-    small = cv2.resize(bgr, (full_w // scale, full_h // scale), interpolation=cv2.INTER_AREA) if scale > 1 else bgr
-    result = _detect_layout(small, default_px_per_mm / scale if default_px_per_mm else None)
+    scale = min(full_h, full_w) / LAYOUT_SHORT_SIDE
+    if scale < MIN_LAYOUT_SCALE:
+        scale = 1.0
+    small = cv2.resize(bgr, (round(full_w / scale), round(full_h / scale)), interpolation=cv2.INTER_AREA) if scale > 1 else bgr
+    sh, sw = small.shape[:2]
+    sx, sy = full_w / sw, full_h / sh  # the exact factors after rounding the small page's size
+    result = _detect_layout(small, default_px_per_mm / sx if default_px_per_mm else None)
     page = deskew(bgr, result.skew_deg)
     if scale > 1:
-        def up(v: int, limit: int, small_limit: int) -> int:
-            return limit if v >= small_limit else min(limit, v * scale)
+        def up(v: int, factor: float, limit: int, small_limit: int) -> int:
+            return limit if v >= small_limit else min(limit, int(round(v * factor)))
 
-        sh, sw = small.shape[:2]
         result.boxes = [
-            LeadBox(b.lead, up(b.x0, full_w, sw), up(b.y0, full_h, sh), up(b.x1, full_w, sw), up(b.y1, full_h, sh), b.start_s, b.duration_s, b.is_rhythm_strip, b.lead_name_source)
+            dataclasses.replace(b, x0=up(b.x0, sx, full_w, sw), y0=up(b.y0, sy, full_h, sh), x1=up(b.x1, sx, full_w, sw), y1=up(b.y1, sy, full_h, sh))
             for b in result.boxes
         ]
-        result.baselines = [y * scale for y in result.baselines]
-        result.trace_x = (result.trace_x[0] * scale, result.trace_x[1] * scale) if result.trace_x else None
-        result.px_per_mm = result.px_per_mm * scale if result.px_per_mm else None
+        result.baselines = [int(round(y * sy)) for y in result.baselines]
+        result.boxes = [
+            dataclasses.replace(b, label_box=(int(b.label_box[0] * sx), int(b.label_box[1] * sy), int(math.ceil(b.label_box[2] * sx)), int(math.ceil(b.label_box[3] * sy))))
+            if b.label_box is not None else b
+            for b in result.boxes
+        ]
+        if result.non_trace is not None:
+            result.non_trace = cv2.resize(result.non_trace, (full_w, full_h), interpolation=cv2.INTER_NEAREST)
+        result.trace_x = (int(round(result.trace_x[0] * sx)), int(round(result.trace_x[1] * sx))) if result.trace_x else None
+        result.px_per_mm = result.px_per_mm * sx if result.px_per_mm else None
+    if result.grid is not None and scale > 1:
+        result.grid = page_grid(page, scaled_grid(result.grid, sx))
     return page, result
+
+
+def page_grid(page: np.ndarray, grid: GridEstimate) -> GridEstimate:
+    """The grid found while placing the layout on the page scaled down, re-measured on the deskewed
+    full-size page: pitch and major-line phases to a fraction of a pixel, as each lead crop would
+    measure its own (`preprocess` reads the grid colours where the lattice puts the lines: a phase
+    scaled up from the small page can be 2 px off, and then it reads paper). Only the row and column
+    means of the darkness are needed, so plain inverted luma stands in for the paper-normalized
+    darkness: the band-pass on the profiles removes the illumination the normalization would."""
+    from cardioml_pipeline.ecg_images.preprocess import _finish_grid, _grid_view
+
+    darkness = 255 - cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
+    view = _grid_view(darkness.astype(np.float32) * np.float32(1 / 255))
+    return _finish_grid(dataclasses.replace(grid, skew_deg=0.0), view, is_grid_view=True)
 
 
 def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLayout:
@@ -314,6 +353,8 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
         prep = prepare_image(deskew(image, skew), default_px_per_mm, deskew=False)
         ink = _without_rulings(prep.ink)
     result = PageLayout(None, skew_deg=skew)
+    if prep.grid.found:  # measured on the page turned square: the deskewed page's grid
+        result.grid = dataclasses.replace(prep.grid, skew_deg=0.0)
     h, w = prep.ink.shape
     if prep.grid.found:
         ppx, ppy = float(prep.grid.px_per_mm_x), float(prep.grid.px_per_mm_y)
@@ -336,7 +377,8 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
     bands = [_row_band(baselines, i, h) for i in range(len(baselines))]
     # every row runs from the start to the end of the 10 s (a 3x4 row in four pieces): the median
     # over rows is robust to one row's stray mark
-    spans = [s for i in range(len(baselines)) if (s := _trace_span(ink, *bands[i], ppx, ppy)) is not None]
+    row_spans = [_trace_span(ink, *bands[i], ppx, ppy) for i in range(len(baselines))]
+    spans = [s for s in row_spans if s is not None]
     if not spans:
         result.reject_reason = "page layout not found: no trace in the rows found"
         return result
@@ -356,11 +398,12 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
         cols = ink[y0:y1, x0 : x1 + 1].any(axis=0)
         filled.append(float(cols.mean()))
     result.confidence = float(min(1.0, span_ratio, 1.0 / span_ratio) * min(1.0, evenness / 0.8) * min(1.0, min(filled) / 0.8))
-    ends = [(baselines[i], s[0], s[1]) for i in range(len(baselines)) if (s := _trace_span(ink, *bands[i], ppx, ppy)) is not None]
+    ends = [(baselines[i], s[0], s[1]) for i, s in enumerate(row_spans) if s is not None]
     result.perspective_deg = max(row_convergence_deg(ink, bands, x0, x1), side_convergence_deg(ends))
 
     inset = max(2, int(round(COLUMN_INSET_MM * ppx)))
     n_grid_rows = len(grid)
+    candidates: list[list[LabelWord]] = []
     for r, leads in enumerate(grid):
         y0, y1 = bands[r]
         n_cols = len(leads)
@@ -373,11 +416,142 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
             cx1 = w if c == n_cols - 1 else int(round(right)) - inset
             start = (max(cx0, x0) - x0) / width * RECORD_S
             end = (min(cx1, x1 + 1) - x0) / width * RECORD_S
+            candidates.append(label_words(ink, y0, y1, cx0, int(round(x0 if c == 0 else left)), baselines[r], ppx, ppy))
             result.boxes.append(LeadBox(lead, cx0, y0, cx1, y1, round(start, 3), round(end - start, 3), False))
     for k, lead in enumerate(RHYTHM_LEADS.get(rhythm, ())):
         y0, y1 = bands[n_grid_rows + k]
+        candidates.append(label_words(ink, y0, y1, 0, x0, baselines[n_grid_rows + k], ppx, ppy))
         result.boxes.append(LeadBox(lead, 0, y0, w, y1, 0.0, RECORD_S, True))
+    labels = choose_labels(candidates, ppx, ppy)
+    result.boxes = name_from_labels([
+        dataclasses.replace(b, label_box=label.box, printed_label=read_label(label.mask) if label.complete else None) if label else b
+        for b, label in zip(result.boxes, labels)
+    ])
+    # what the crops should not show: the page's ruled lines (a frame, a rule under the header) and
+    # the printed labels. Not the solid blobs `_without_rulings` drops: on a 100 dpi page a bold
+    # pen's QRS is one
+    non_trace = np.zeros((h, w), bool)
+    ruled = prep.ink.sum(axis=1) > RULED_LINE_SHARE * w
+    for y in baselines:  # a flat trace on a small page can run level that far: never blank a row's baseline
+        ruled[max(0, y - int(round(2 * ppy))) : y + int(round(2 * ppy)) + 1] = False
+    non_trace[ruled, :] = True
+    non_trace[:, prep.ink.sum(axis=0) > RULED_LINE_SHARE * h] = True
+    non_trace &= prep.ink > 0
+    for label in labels:
+        if label is not None:  # the letters' own pixels only: a deep S wave may pass through the word's box
+            lx0, ly0, lx1, ly1 = label.box
+            non_trace[ly0:ly1, lx0:lx1] |= label.mask
+    result.non_trace = non_trace.astype(np.uint8)
     return result
+
+
+LABEL_MAX_MM = (12.0, 7.0)  # a printed lead name is at most this wide and tall ("-aVR" at 3-5 mm type)
+RULED_LINE_SHARE = 0.9  # ink across this share of the page in one pixel row (column): a frame or a rule
+LABEL_MIN_HEIGHT_MM = 1.5
+LABEL_PLACE_TOLERANCE_MM = 2.0
+LABEL_REACH_MM = (4.0, 15.0)  # ... and starts within this far before / after its segment's start
+
+
+MIN_AGREEING_LABELS = 3  # printed names count only on a page where at least this many agree with its layout
+
+
+def name_from_labels(boxes: list[LeadBox]) -> list[LeadBox]:
+    """`lead_name_source = "printed_label"` for the segments whose printed name was read and is the
+    name the layout gives, on a page where at least `MIN_AGREEING_LABELS` such readings agree. A
+    reading never renames a segment: one that disagrees with the layout (a misread, or a lead order
+    not recognised) leaves the layout's name, and the reading stays in `printed_label`."""
+    agreeing = sum(b.printed_label == b.lead for b in boxes)
+    disagreeing = sum(b.printed_label is not None and b.printed_label != b.lead for b in boxes)
+    if disagreeing > agreeing:
+        # most names read are another segment's: each label was found beside the wrong trace (a
+        # 12x1 page printing its names closer to the row above), or the page uses an order this
+        # reader does not place (Cabrera): the readings are not trusted at all
+        return [dataclasses.replace(b, printed_label=None) for b in boxes]
+    if agreeing < MIN_AGREEING_LABELS:
+        return boxes
+    return [dataclasses.replace(b, lead_name_source="printed_label") if b.printed_label == b.lead else b for b in boxes]
+
+
+@dataclass
+class LabelWord:
+    """A group of letter-like blobs near a segment's start: a candidate printed lead name."""
+
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), page pixels
+    mask: np.ndarray  # bool, the box's size: the letters' pixels
+    dx: float  # left edge from the segment's start (px)
+    dy: float  # bottom edge from the row's baseline (px)
+    ink: int
+    complete: bool = True  # no other ink right beside the word on its line (a letter merged into the trace?)
+
+
+def label_words(ink: np.ndarray, y0: int, y1: int, xa: int, start: int, baseline: int, ppx: float, ppy: float) -> list[LabelWord]:
+    """Candidate printed lead names at the start of a segment (row band y0:y1, segment starting at
+    column `start`, its box from `xa`): groups of letter-sized blobs that the trace runs above or
+    below (in a letter's columns there is other ink clear of the letter's rows). A piece of trace
+    broken off at a grid line is alone in its columns; a QRS stroke touches the rest of the trace.
+    `choose_labels` keeps the ones printed where the page prints its names."""
+    lo = max(xa, int(round(start - LABEL_REACH_MM[0] * ppx)))
+    hi = min(ink.shape[1], int(round(start + LABEL_REACH_MM[1] * ppx)))
+    sub = np.ascontiguousarray(ink[y0:y1, lo:hi])
+    if sub.size == 0 or not sub.any():
+        return []
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(sub, connectivity=8)
+    gap = max(1, int(round(0.4 * ppy)))
+    letters = []
+    for i in range(1, n):
+        x, y, cw, ch = (int(v) for v in stats[i, :4])
+        # a letter: 1.5-7 mm tall (specks a noisy trace sheds are smaller), at most a word wide
+        if cw > LABEL_MAX_MM[0] * ppx or ch > LABEL_MAX_MM[1] * ppy or ch < LABEL_MIN_HEIGHT_MM * ppy:
+            continue
+        cols = labels[:, x : x + cw]
+        other = (cols != 0) & (cols != i)
+        clear = other[: max(0, y - gap)].any(axis=0) | other[y + ch + gap :].any(axis=0)
+        if clear.mean() >= 0.5:
+            letters.append((x, y, x + cw, y + ch, i))
+    # the letters of one word sit side by side on a line
+    letters.sort()
+    groups: list[list[tuple[int, int, int, int, int]]] = []
+    for letter in letters:
+        word = groups[-1] if groups else None
+        if word and letter[0] - max(b[2] for b in word) <= 2.0 * ppx and letter[1] < max(b[3] for b in word) and letter[3] > min(b[1] for b in word):
+            word.append(letter)
+        else:
+            groups.append([letter])
+    words = []
+    for group in groups:
+        fx0, fy0 = min(b[0] for b in group), min(b[1] for b in group)
+        fx1, fy1 = max(b[2] for b in group), max(b[3] for b in group)
+        if fx1 - fx0 > LABEL_MAX_MM[0] * ppx or fy1 - fy0 > LABEL_MAX_MM[1] * ppy:
+            continue
+        mask = np.isin(labels[fy0:fy1, fx0:fx1], [b[4] for b in group])
+        box = (lo + fx0, y0 + fy0, lo + fx1, y0 + fy1)
+        # ink on the word's line within a letter's gap of it: a letter of the word touching the
+        # trace (III read as II); such a word is blanked but not read
+        reach = int(round(1.5 * ppx))
+        beside = np.zeros_like(sub[fy0:fy1], dtype=bool)
+        beside[:, max(0, fx0 - reach) : fx0] = True
+        beside[:, fx1 : fx1 + reach] = True
+        complete = not (sub[fy0:fy1].astype(bool) & beside).any() and fx0 > 0 and fx1 < sub.shape[1]
+        words.append(LabelWord(box, mask, float(box[0] - start), float(box[3] - baseline), int(mask.sum()), complete))
+    return words
+
+
+def choose_labels(candidates: list[list[LabelWord]], ppx: float, ppy: float) -> list[LabelWord | None]:
+    """Per segment, its printed name: the candidate word at the place the page prints its names. A
+    page prints every name at the same offset from its segment's start and baseline, so the place is
+    the median offset of each segment's inkiest candidate; a candidate more than 2 mm from it (a
+    broken-off QRS tip, a separator mark) is not a name. Fewer than 3 segments with a candidate: no
+    names (nothing to agree on)."""
+    firsts = [max(words, key=lambda word: word.ink) for words in candidates if words]
+    if len(firsts) < 3:
+        return [None] * len(candidates)
+    dx = float(np.median([word.dx for word in firsts]))
+    dy = float(np.median([word.dy for word in firsts]))
+    chosen: list[LabelWord | None] = []
+    for words in candidates:
+        near = [word for word in words if abs(word.dx - dx) <= LABEL_PLACE_TOLERANCE_MM * ppx and abs(word.dy - dy) <= LABEL_PLACE_TOLERANCE_MM * ppy]
+        chosen.append(max(near, key=lambda word: word.ink) if near else None)
+    return chosen
 
 
 @dataclass
@@ -391,11 +565,31 @@ def process_page(image: np.ndarray, default_px_per_mm: float | None = None) -> t
     from cardioml_pipeline.ecg_images.pipeline import process_lead_image
 
     page, layout = detect_layout(image, default_px_per_mm)
+    blank = None
+    if layout.non_trace is not None and layout.non_trace.any():
+        # a pen stroke's anti-aliased rim reaches a pixel or two past the ink found
+        blank = cv2.dilate(layout.non_trace, np.ones((5, 5), np.uint8)) > 0
+        # painted the paper's own colour: white on tinted paper would read as a brighter paper
+        # level around it, and the grid lines near it as darker
+        paper = np.median(page[::4, ::4].reshape(-1, 3), axis=0).astype(np.uint8)
     leads = []
     for box in layout.boxes:
-        crop = np.ascontiguousarray(page[box.y0 : box.y1, box.x0 : box.x1])
-        leads.append(PageLead(box, process_lead_image(crop, default_px_per_mm)))
+        crop = page[box.y0 : box.y1, box.x0 : box.x1].copy()
+        if blank is not None:
+            crop[blank[box.y0 : box.y1, box.x0 : box.x1]] = paper  # printed labels and rulings become paper
+        grid = crop_grid(layout.grid, box.x0, box.y0)
+        leads.append(PageLead(box, process_lead_image(crop, default_px_per_mm, known_grid=grid)))
     return layout, leads
+
+
+def crop_grid(grid: GridEstimate | None, x0: int, y0: int) -> GridEstimate | None:
+    """The page's grid as a crop starting at (x0, y0) sees it: the same pitch, the major lines'
+    phase moved to the crop's origin. Measured once on the whole page (hundreds of grid periods)
+    instead of on each 2.5 s crop (a dozen): cheaper, and no less exact."""
+    if grid is None or not grid.found:
+        return None
+    major_x, major_y = 5 * grid.px_per_mm_x, 5 * (grid.px_per_mm_y or grid.px_per_mm_x)
+    return dataclasses.replace(grid, phase_x=(grid.phase_x - x0) % major_x, phase_y=(grid.phase_y - y0) % major_y)
 
 
 def draw_boxes(page: np.ndarray, layout: PageLayout) -> np.ndarray:

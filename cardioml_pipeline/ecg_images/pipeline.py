@@ -92,8 +92,10 @@ UPSAMPLE_FACTOR = 2  # ... is read from the image enlarged twice (bicubic)
 _SIZE_METRICS = ("px_per_mm_x", "px_per_mm_y", "calibration_pulse_height_px", "calibration_pulse_width_px", "thickness_px")
 
 
-def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None) -> ProcessedLead:
+def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None, known_grid=None) -> ProcessedLead:
     """Process one lead image (see module docstring). Raises ValueError only for non-images.
+    `known_grid`: the grid as already measured for this image (`preprocess.GridEstimate` in its
+    pixels, e.g. a whole page's grid for a lead cut from it): used instead of measuring it again.
 
     A low-resolution image (grid pitch below `UPSAMPLE_BELOW_PX_PER_MM`: 100-150 dpi) is processed
     enlarged `UPSAMPLE_FACTOR` times: a 1-px pen's anti-aliased grey levels then place the trace
@@ -101,7 +103,7 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
     100-149 dpi: median SNR 7.1 -> 9.7 dB). Sizes are reported in the source image's pixels."""
     if default_px_per_mm is not None and not (default_px_per_mm > 0):
         raise ValueError("default_px_per_mm must be positive")
-    prep = prepare_image(image, default_px_per_mm)
+    prep = prepare_image(image, default_px_per_mm, known_grid=known_grid)
     if prep.grid.found and not prep.too_small and prep.grid.px_per_mm_x < UPSAMPLE_BELOW_PX_PER_MM:
         f = UPSAMPLE_FACTOR
         enlarged = cv2.resize(prep.bgr, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
@@ -126,7 +128,7 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
             result.qc_reasons = Q.verdict(result.qc_metrics)
             result.qc_passed = not result.qc_reasons
         return result
-    result = _process_prepared(image, default_px_per_mm, prep)
+    result = _process_prepared(image, default_px_per_mm, prep, known_grid=known_grid)
     result.qc_metrics["upsampled"] = 1.0
     return result
 

@@ -64,6 +64,11 @@ class PatientTask:
 
 @dataclass
 class StageSummary:
+    """What one run of the image stage did. `images_found`, `reused`, `files_processed` and
+    `pages_processed` count files; `processed` (kept as it was: index rows processed without a
+    reject, i.e. lead segments: a whole page gives 13), `segments_processed` (the same count, named
+    for what it is), `rejected` and `qc_failed` count index rows."""
+
     images_found: int = 0
     processed: int = 0
     reused: int = 0
@@ -73,6 +78,9 @@ class StageSummary:
     workers: int = 1
     seconds: float = 0.0
     reject_reasons: dict[str, int] = field(default_factory=dict)
+    files_processed: int = 0  # files read and processed this run (per-lead images and whole pages)
+    pages_processed: int = 0  # ... of which whole pages
+    segments_processed: int = 0  # lead segments they gave (index rows without a reject) = `processed`
 
 
 def processing_version() -> str:
@@ -439,6 +447,9 @@ def _run_image_stage(
             if fate is None:
                 rows = processed_rows(item.relative_path)
                 summary.processed += sum(row["reject_reason"] is None for row in rows)
+                summary.segments_processed = summary.processed
+                summary.files_processed += 1
+                summary.pages_processed += int(item.is_page)
             elif fate is _REUSED:
                 rows = previous_rows.get(item.relative_path)
                 for row in rows:

@@ -15,7 +15,9 @@ Method:
    neurokit2's `ecg_quality(method="averageQRS")`, made absolute and cheap).
 2. QC verdict: the digitizer's verdict AND at least 3 beats AND quality >= 0.5 AND heart rate in
    20-250 bpm. Failed leads keep their measurements (null where they could not be made) and the
-   reasons, and are left out of the patient's measurement and the cross-lead summaries.
+   reasons, and are left out of the patient's measurement and the cross-lead summaries. A lead
+   with fewer than 3 beats (a whole page's 2.5 s segment often has 2) is not measured at all: its
+   rate and per-lead measures are null and its reasons say "too few beats".
 3. Measurements (intervals, axes, amplitudes, ST): `features.ecg_measure.measure_ecg` over all
    QC-passed leads of the patient together, as the interpretive programs (GE 12SL, Glasgow) do -
    global QRS boundaries from all leads, PR from the earliest robust P onset, QT to the T offset
@@ -265,7 +267,7 @@ def lead_features(signal: Iterable[float] | np.ndarray, sampling_rate: int, digi
             peaks = np.empty(0, dtype=np.int64)
             clean = x
     result["n_beats"] = int(len(peaks))
-    if len(peaks) >= 2:
+    if len(peaks) >= MIN_BEATS:
         rr = np.diff(peaks) / fs * 1000.0
         result["rr_mean_ms"] = float(rr.mean())
         result["heart_rate_bpm"] = 60000.0 / float(rr.mean())
@@ -277,10 +279,16 @@ def lead_features(signal: Iterable[float] | np.ndarray, sampling_rate: int, digi
         if measurement is not None:
             _apply_measurement(result, measurement, "lead")
     if len(peaks) < MIN_BEATS:
-        reasons.append(f"fewer than {MIN_BEATS} beats detected")
+        # a 2.5 s segment of a page holds 2-3 beats: one RR interval is no rate, one or two beats
+        # no median beat; nothing is measured rather than guessed from them
+        reasons.append(
+            f"fewer than {MIN_BEATS} beats detected: too few beats ({len(peaks)} in {duration:.1f} s) "
+            "to measure rate or per-lead intervals (left null)"
+        )
     quality = result.get("signal_quality")
     if quality is None:
-        reasons.append("no median beat")
+        if len(peaks) >= MIN_BEATS:
+            reasons.append("no median beat")
     elif quality < MIN_QUALITY:
         reasons.append(f"signal quality {quality:.2f} < {MIN_QUALITY}")
     rate = result.get("heart_rate_bpm")
