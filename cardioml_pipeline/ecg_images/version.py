@@ -4,4 +4,4 @@ put it in the assets' code version) does not import OpenCV and the processing co
 Bump it whenever processing can change a result: every image is then processed again on the next run.
 """
 
-PROCESSING_VERSION = "1.4.0"  # 1.4.0: whole pages (signal files name their source: source_path, start_s, duration_s, is_rhythm_strip); strips under 6 px/mm read enlarged twice; steep thin-pen strokes read where they cross the column centre; QC metrics declared once
+PROCESSING_VERSION = "1.5.0"  # 1.5.0: grid colours read at the lines themselves; line levels per 2 s stretch; paper level from a 9 px window; skew cross-checked with the horizontal lines; pages hand their grid to the crops and blank printed lead names. 1.4.0: whole pages (signal files name their source: source_path, start_s, duration_s, is_rhythm_strip); strips under 6 px/mm read enlarged twice; steep thin-pen strokes read where they cross the column centre; QC metrics declared once
