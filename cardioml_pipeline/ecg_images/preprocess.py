@@ -475,6 +475,11 @@ def _vertical_pitch(rowp: np.ndarray, major_x: float, h: int) -> float | None:
 def _rotate(d: np.ndarray, angle_deg: float, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     h, w = d.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle_deg, 1.0)
+    if d.ndim == 3 and d.shape[2] == 3:
+        # OpenCV warps 1- and 4-channel images with SIMD, 3-channel ones without: through 4 channels
+        # the same pixels come out (each channel is interpolated alone) in under half the time
+        four = cv2.warpAffine(cv2.cvtColor(d, cv2.COLOR_BGR2BGRA), m, (w, h), flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        return cv2.cvtColor(four, cv2.COLOR_BGRA2BGR)
     return cv2.warpAffine(d, m, (w, h), flags=interpolation, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
 
@@ -533,7 +538,9 @@ def _median_u8(image: np.ndarray, mask: np.ndarray | None = None) -> float:
 def channel_darkness(bgr: np.ndarray, k: int) -> np.ndarray:
     """Per-channel relative darkness (h, w, 3) float32: each channel divided by its own paper level,
     so a tinted or unevenly lit paper is (0, 0, 0) and every colour is a vector of darkness."""
-    return cv2.merge([_darkness(c, k) for c in cv2.split(bgr)])
+    # one call on all three channels: OpenCV's filters and arithmetic work channel by channel, so the
+    # values are those of three single-channel calls (and no split and merge)
+    return _darkness(bgr, k)
 
 
 def _percentile_down_columns(rows: np.ndarray, q: float) -> np.ndarray:
