@@ -337,10 +337,12 @@ def column_runs(sub: np.ndarray, merge_gap: float) -> tuple[np.ndarray, np.ndarr
     h, n = sub.shape
     padded = np.zeros((n, h + 2), np.int8)
     padded[:, 1:-1] = sub.T
-    d = np.diff(padded, axis=1)
-    col_s, start = np.nonzero(d == 1)
-    col_e, end = np.nonzero(d == -1)
-    end = end - 1
+    # +1 where a run starts, -1 just after it ends: in row-major order they alternate, so one scan
+    # for the non-zero steps finds both (column = index // (h + 1))
+    edges = np.flatnonzero(np.diff(padded, axis=1))
+    col_s = edges[0::2] // (h + 1)
+    start = edges[0::2] - col_s * (h + 1)
+    end = edges[1::2] - col_s * (h + 1) - 1
     if col_s.size:
         gap = start[1:] - end[:-1] - 1
         joined = (col_s[1:] == col_s[:-1]) & (gap <= merge_gap)
@@ -359,29 +361,40 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
     Returns per column (top, bottom, found)."""
     h, n = sub.shape
     cols, starts, ends = column_runs(sub, max(1.0, thickness))
-    bounds = np.searchsorted(cols, np.arange(n + 1))
+    bounds = np.searchsorted(cols, np.arange(n + 1)).tolist()
+    # plain Python floats, one tuple per state, and the cost arithmetic inlined: this loop visits
+    # every run of every column (numpy scalars, max() and key functions cost more than the sums)
+    run_top, run_bottom = starts.astype(np.float64).tolist(), ends.astype(np.float64).tolist()
     scale = 1.0 / max(1.0, thickness)
     slack = max(1.0, thickness)  # a thin stroke's pieces in adjacent columns may not touch
-    # states: (cost, top, bottom, back) per column; back = index into the previous column's states,
-    # a skipped column keeps the last run's extent (one carried state: the cheapest)
+    # states: (cost, top, bottom, back, run) per column; back = index into the previous column's
+    # states, run = -1 for a skipped column, which keeps the last run's extent (one carried state:
+    # the cheapest)
     history: list[list[tuple[float, float, float, int, int]]] = []
     prev: list[tuple[float, float, float, int, int]] = []
     for c in range(n):
-        cur: list[tuple[float, float, float, int, int]] = []
-        for k in range(bounds[c], bounds[c + 1]):
-            t, b = float(starts[k]), float(ends[k])
-            if not prev:
-                cur.append((0.0, t, b, -1, k))
-                continue
-            best, arg = math.inf, -1
-            for j, (cost, pt, pb, _, _) in enumerate(prev):
-                gap = t - pb - 1.0 if t > pb + 1.0 else (pt - b - 1.0 if pt > b + 1.0 else 0.0)
-                total = cost + max(0.0, gap - slack) * scale
-                if total < best:
-                    best, arg = total, j
-            cur.append((best, t, b, arg, k))
-        if prev:
-            j = min(range(len(prev)), key=lambda i: prev[i][0])
+        lo, hi = bounds[c], bounds[c + 1]
+        if not prev:
+            cur = [(0.0, run_top[k], run_bottom[k], -1, k) for k in range(lo, hi)]
+        else:
+            cur = []
+            for k in range(lo, hi):
+                t, b = run_top[k], run_bottom[k]
+                best, arg = math.inf, -1
+                for j, (cost, pt, pb, _, _) in enumerate(prev):
+                    # cost + max(0, gap - slack) * scale, bit for bit (adding 0.0 leaves a cost as it is)
+                    if t > pb + 1.0:
+                        excess = (t - pb - 1.0) - slack
+                        total = cost + excess * scale if excess > 0.0 else cost
+                    elif pt > b + 1.0:
+                        excess = (pt - b - 1.0) - slack
+                        total = cost + excess * scale if excess > 0.0 else cost
+                    else:
+                        total = cost
+                    if total < best:
+                        best, arg = total, j
+                cur.append((best, t, b, arg, k))
+            j = _cheapest(prev)
             cost, pt, pb, _, _ = prev[j]
             cur.append((cost + skip_cost, pt, pb, j, -1))
         history.append(cur)
@@ -391,7 +404,7 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
     found = np.zeros(n, bool)
     if not prev:
         return top, bottom, found
-    j = min(range(len(prev)), key=lambda i: prev[i][0])
+    j = _cheapest(prev)
     for c in range(n - 1, -1, -1):
         cost, t, b, back, k = history[c][j]
         if k >= 0:
@@ -400,6 +413,15 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
         if j < 0:
             break
     return top, bottom, found
+
+
+def _cheapest(states: list[tuple]) -> int:
+    """Index of the first state of least cost (its first field)."""
+    j, least = 0, states[0][0]
+    for i in range(1, len(states)):
+        if states[i][0] < least:
+            j, least = i, states[i][0]
+    return j
 
 
 def _pad_edge(x: np.ndarray, k: int) -> np.ndarray:

@@ -1,0 +1,151 @@
+"""Faster replacements in the image stage give the answers of the straightforward code they replace,
+bit for bit (issue 12's speed target: see benchmarks/image_stage.py and the commits naming each).
+
+Each replacement is checked against a plain reference implementation (kept here) on inputs that
+reach its branches.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from cardioml_pipeline.ecg_images import digitize as D
+from cardioml_pipeline.ecg_images import preprocess as P
+
+
+def follow_runs_reference(sub: np.ndarray, thickness: float, skip_cost: float = 1.0):
+    """`digitize._follow_runs` as first written: one tuple per state, numpy scalars."""
+    h, n = sub.shape
+    cols, starts, ends = D.column_runs(sub, max(1.0, thickness))
+    bounds = np.searchsorted(cols, np.arange(n + 1))
+    scale = 1.0 / max(1.0, thickness)
+    slack = max(1.0, thickness)
+    history = []
+    prev = []
+    for c in range(n):
+        cur = []
+        for k in range(bounds[c], bounds[c + 1]):
+            t, b = float(starts[k]), float(ends[k])
+            if not prev:
+                cur.append((0.0, t, b, -1, k))
+                continue
+            best, arg = math.inf, -1
+            for j, (cost, pt, pb, _, _) in enumerate(prev):
+                gap = t - pb - 1.0 if t > pb + 1.0 else (pt - b - 1.0 if pt > b + 1.0 else 0.0)
+                total = cost + max(0.0, gap - slack) * scale
+                if total < best:
+                    best, arg = total, j
+            cur.append((best, t, b, arg, k))
+        if prev:
+            j = min(range(len(prev)), key=lambda i: prev[i][0])
+            cost, pt, pb, _, _ = prev[j]
+            cur.append((cost + skip_cost, pt, pb, j, -1))
+        history.append(cur)
+        prev = cur
+    top = np.full(n, -1.0)
+    bottom = np.full(n, -1.0)
+    found = np.zeros(n, bool)
+    if not prev:
+        return top, bottom, found
+    j = min(range(len(prev)), key=lambda i: prev[i][0])
+    for c in range(n - 1, -1, -1):
+        cost, t, b, back, k = history[c][j]
+        if k >= 0:
+            top[c], bottom[c], found[c] = t, b, True
+        j = back
+        if j < 0:
+            break
+    return top, bottom, found
+
+
+def two_traces(seed: int, shape=(90, 300), thickness: int = 2, blank_start: int = 0, gaps: int = 4, specks: int = 40) -> np.ndarray:
+    """A wavy trace, a neighbour's trace reaching into the crop, specks, gaps and empty leading columns."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    mask = np.zeros(shape, np.uint8)
+    x = np.arange(w)
+    own = (0.5 * h + 0.25 * h * np.sin(x / rng.uniform(8, 30)) + rng.normal(0, 1.5, w)).astype(int)
+    neighbour = (0.1 * h + 0.08 * h * np.sin(x / rng.uniform(5, 15))).astype(int)
+    for c in range(blank_start, w):
+        y0, y1 = sorted((own[c], own[c - 1] if c else own[c]))
+        mask[max(0, y0) : min(h, y1 + thickness), c] = 1
+        if c % 3:
+            mask[max(0, neighbour[c]) : neighbour[c] + thickness, c] = 1
+    for _ in range(gaps):
+        c = int(rng.integers(blank_start, w - 10))
+        mask[:, c : c + int(rng.integers(1, 8))] = 0
+    for _ in range(specks):
+        y, c = int(rng.integers(0, h - 3)), int(rng.integers(0, w))
+        mask[y : y + int(rng.integers(1, 4)), c] = 1
+    return mask
+
+
+@pytest.mark.parametrize(
+    "seed, thickness, pen, blank_start",
+    [(0, 1.0, 1, 0), (1, 2.0, 2, 0), (2, 3.5, 3, 17), (3, 0.6, 1, 5), (4, 5.0, 5, 0)],
+)
+def test_follow_runs_matches_the_reference_viterbi(seed, thickness, pen, blank_start):
+    sub = two_traces(seed, thickness=pen, blank_start=blank_start)
+    got = D._follow_runs(sub, thickness)
+    want = follow_runs_reference(sub, thickness)
+    assert want[2].sum() > 100  # the path found most of the trace (the test reaches the loop's work)
+    assert np.array_equal(got[2], want[2])
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_follow_runs_of_an_empty_mask_and_of_a_single_column():
+    for sub in (np.zeros((20, 30), np.uint8), two_traces(5)[:, 40:41]):
+        got, want = D._follow_runs(sub, 2.0), follow_runs_reference(sub, 2.0)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))
+
+
+def rotate_reference(d: np.ndarray, angle_deg: float) -> np.ndarray:
+    h, w = d.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle_deg, 1.0)
+    return cv2.warpAffine(d, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+
+@pytest.mark.parametrize("angle", [-5.4, -0.06, 0.3, 2.9])
+@pytest.mark.parametrize("shape", [(37, 211), (160, 640)])
+def test_three_channel_rotation_through_four_channels_is_the_same(angle, shape):
+    d3 = np.random.default_rng(shape[0]).random((*shape, 3), dtype=np.float32)
+    assert np.array_equal(P._rotate(d3, angle), rotate_reference(d3, angle))
+
+
+@pytest.mark.parametrize("k", [7, 15])
+def test_channel_darkness_in_one_call_is_the_per_channel_darkness(k):
+    rng = np.random.default_rng(k)
+    bgr = rng.integers(0, 256, (53, 170, 3), dtype=np.uint8)
+    bgr[10:20] = 0  # a black band: paper level 0, darkness 0 there
+    want = cv2.merge([P._darkness(np.ascontiguousarray(bgr[..., c]), k) for c in range(3)])
+    assert np.array_equal(P.channel_darkness(bgr, k), want)
+
+
+def column_runs_reference(sub: np.ndarray, merge_gap: float):
+    """`digitize.column_runs` as first written: starts and ends from two scans."""
+    h, n = sub.shape
+    padded = np.zeros((n, h + 2), np.int8)
+    padded[:, 1:-1] = sub.T
+    d = np.diff(padded, axis=1)
+    col_s, start = np.nonzero(d == 1)
+    _, end = np.nonzero(d == -1)
+    end = end - 1
+    if col_s.size:
+        gap = start[1:] - end[:-1] - 1
+        joined = (col_s[1:] == col_s[:-1]) & (gap <= merge_gap)
+        col_s, start, end = col_s[np.r_[True, ~joined]], start[np.r_[True, ~joined]], end[np.r_[~joined, True]]
+    return col_s, start, end
+
+
+@pytest.mark.parametrize("seed, merge_gap", [(0, 1.0), (1, 2.5), (2, 0.0)])
+def test_column_runs_match_the_two_scan_reference(seed, merge_gap):
+    sub = two_traces(seed, shape=(61, 250))
+    sub[0, :] = 1  # runs touching the top and bottom rows
+    sub[-1, ::3] = 1
+    for mask in (sub, np.zeros_like(sub), np.ones_like(sub)):
+        got, want = D.column_runs(mask, merge_gap), column_runs_reference(mask, merge_gap)
+        assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(got, want))
