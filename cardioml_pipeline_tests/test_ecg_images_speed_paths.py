@@ -149,3 +149,44 @@ def test_column_runs_match_the_two_scan_reference(seed, merge_gap):
     for mask in (sub, np.zeros_like(sub), np.ones_like(sub)):
         got, want = D.column_runs(mask, merge_gap), column_runs_reference(mask, merge_gap)
         assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(got, want))
+
+
+def percentile_reference(a: np.ndarray, q: float) -> np.floating:
+    a = np.asarray(a)
+    n = a.size
+    pos = q / 100.0 * (n - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, n - 1)
+    part = np.partition(a, (lo, hi))
+    return part[lo] + (part[hi] - part[lo]) * (pos - lo)
+
+
+@pytest.mark.parametrize("q", [90.0, 99.0, 99.7, 100.0])
+@pytest.mark.parametrize("case", ["noise", "sorted", "reversed", "ties", "nan", "spike"])
+def test_high_percentile_from_the_upper_tail_is_numpys(q, case):
+    rng = np.random.default_rng(7)
+    a = rng.normal(0, 1, 20_011).astype(np.float32)
+    if case == "sorted":
+        a = np.sort(a)
+    elif case == "reversed":
+        a = np.sort(a)[::-1].copy()  # every 16th value (the probe) is the largest of its 16
+    elif case == "ties":
+        a = np.round(a).astype(np.float32)
+    elif case == "nan":
+        a[::97] = np.nan
+    elif case == "spike":
+        a[:] = 0.0
+        a[5:40] = 3.0  # a tail the probe barely sees
+    got, want = P.percentile(a, q), percentile_reference(a, q)
+    assert np.array_equal(got, want, equal_nan=True) and got.dtype == want.dtype
+    assert P._upper_tail(a, a.size - int(math.floor(q / 100.0 * (a.size - 1)))) is not None or case in ("spike", "reversed")
+    if case != "nan":  # np.percentile returns NaN for any NaN; the partition-based one sorts them last
+        assert np.isclose(float(got), float(np.percentile(a, q)))
+
+
+def test_subsampled_pixels_are_the_strided_copy():
+    d3 = np.random.default_rng(3).random((101, 333, 3), dtype=np.float32)
+    for step in (2, 3):
+        got = P._subsample(d3, step)
+        assert got.flags.c_contiguous and np.array_equal(got, d3[::step, ::step])
+    assert np.array_equal(P._subsample(d3[:, ::2], 2), d3[:, ::2][::2, ::2])  # not contiguous: plain copy
