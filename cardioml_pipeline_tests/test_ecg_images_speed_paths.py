@@ -190,3 +190,23 @@ def test_subsampled_pixels_are_the_strided_copy():
         got = P._subsample(d3, step)
         assert got.flags.c_contiguous and np.array_equal(got, d3[::step, ::step])
     assert np.array_equal(P._subsample(d3[:, ::2], 2), d3[:, ::2][::2, ::2])  # not contiguous: plain copy
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_follow_runs_through_long_touching_stretches_matches_the_reference(seed):
+    # a continuous trace (long stretches of single touching runs: `_touching_chains`) broken by
+    # jumps, gaps and a neighbour, so stretches are entered from the run and from the skip state
+    rng = np.random.default_rng(100 + seed)
+    h, w = 70, 900
+    sub = np.zeros((h, w), np.uint8)
+    y = np.clip(np.cumsum(rng.integers(-1, 2, w)) + h // 2, 2, h - 6)
+    y[rng.integers(0, w, 12)] += rng.integers(-20, 20, 12)  # jumps the path may skip
+    y = np.clip(y, 0, h - 3)
+    for c in range(w):
+        sub[y[c] : y[c] + 2, c] = 1
+    for c in rng.integers(0, w - 5, 6):
+        sub[:, c : c + rng.integers(1, 5)] = 0
+    sub[3:5, rng.integers(0, w, 40)] = 1  # specks of a neighbour
+    for thickness in (1.0, 2.0, 4.0):
+        got, want = D._follow_runs(sub, thickness), follow_runs_reference(sub, thickness)
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))

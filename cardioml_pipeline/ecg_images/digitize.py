@@ -335,11 +335,11 @@ def column_runs(sub: np.ndarray, merge_gap: float) -> tuple[np.ndarray, np.ndarr
     column then row; runs less than `merge_gap` rows apart are merged (a stroke split by a grid line
     or anti-aliasing is one piece)."""
     h, n = sub.shape
-    padded = np.zeros((n, h + 2), np.int8)
-    padded[:, 1:-1] = sub.T
-    # +1 where a run starts, -1 just after it ends: in row-major order they alternate, so one scan
-    # for the non-zero steps finds both (column = index // (h + 1))
-    edges = np.flatnonzero(np.diff(padded, axis=1))
+    # each column as a row between two zeros (OpenCV transposes ~3x faster than numpy's copy); a
+    # run starts and ends where a value differs from the one before it: in row-major order starts
+    # and ends alternate, so one scan finds both (column = index // (h + 1))
+    padded = cv2.copyMakeBorder(cv2.transpose(np.ascontiguousarray(sub, dtype=np.uint8)), 0, 0, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    edges = np.flatnonzero(padded[:, 1:] != padded[:, :-1])
     col_s = edges[0::2] // (h + 1)
     start = edges[0::2] - col_s * (h + 1)
     end = edges[1::2] - col_s * (h + 1) - 1
@@ -361,7 +361,8 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
     Returns per column (top, bottom, found)."""
     h, n = sub.shape
     cols, starts, ends = column_runs(sub, max(1.0, thickness))
-    bounds = np.searchsorted(cols, np.arange(n + 1)).tolist()
+    bound_array = np.searchsorted(cols, np.arange(n + 1))
+    bounds = bound_array.tolist()
     # plain Python floats, one tuple per state, and the cost arithmetic inlined: this loop visits
     # every run of every column (numpy scalars, max() and key functions cost more than the sums)
     run_top, run_bottom = starts.astype(np.float64).tolist(), ends.astype(np.float64).tolist()
@@ -372,10 +373,34 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
     # the cheapest)
     history: list[list[tuple[float, float, float, int, int]]] = []
     prev: list[tuple[float, float, float, int, int]] = []
-    for c in range(n):
+    chain_end = _touching_chains(bound_array, starts, ends, slack) if skip_cost >= 0 else [0] * n
+    c = 0
+    while c < n:
+        if chain_end[c] > c and len(prev) == 2 and prev[0][0] <= prev[1][0]:
+            # columns c .. chain_end - 1 each hold one run touching the previous column's single run,
+            # entered from that run's state at the lower cost: the loop below would step from run to
+            # run at no cost and carry that run as the skip state, column after column (see
+            # `_touching_chains`), so those states are written directly
+            cost = prev[0][0]
+            skipped = cost + skip_cost
+            for cc in range(c, chain_end[c]):
+                k, kp = bounds[cc], bounds[cc - 1]
+                history.append([(cost, run_top[k], run_bottom[k], 0, k), (skipped, run_top[kp], run_bottom[kp], 0, -1)])
+            prev = history[-1]
+            c = chain_end[c]
+            continue
         lo, hi = bounds[c], bounds[c + 1]
         if not prev:
             cur = [(0.0, run_top[k], run_bottom[k], -1, k) for k in range(lo, hi)]
+        elif hi - lo == 1 and len(prev) == 2:
+            # the common column: one run after one run and the skip state (the loop below, unrolled)
+            t, b = run_top[lo], run_bottom[lo]
+            (cost0, pt0, pb0, _, _), (cost1, pt1, pb1, _, _) = prev
+            total0 = _step_cost(cost0, pt0, pb0, t, b, slack, scale)
+            total1 = _step_cost(cost1, pt1, pb1, t, b, slack, scale)
+            cheaper = 1 if cost1 < cost0 else 0
+            cost, pt, pb, _, _ = prev[cheaper]
+            cur = [(total1, t, b, 1, lo) if total1 < total0 else (total0, t, b, 0, lo), (cost + skip_cost, pt, pb, cheaper, -1)]
         else:
             cur = []
             for k in range(lo, hi):
@@ -399,6 +424,7 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
             cur.append((cost + skip_cost, pt, pb, j, -1))
         history.append(cur)
         prev = cur
+        c += 1
     top = np.full(n, -1.0)
     bottom = np.full(n, -1.0)
     found = np.zeros(n, bool)
@@ -413,6 +439,44 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
         if j < 0:
             break
     return top, bottom, found
+
+
+def _touching_chains(bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray, slack: float) -> list[int]:
+    """For each column c of `_follow_runs`: the end (exclusive) of the stretch of columns from c on
+    that each hold exactly one run, as does the column before each, with a step from that run to
+    this one that costs nothing (`_step_cost` adds 0); c itself where column c does not qualify.
+
+    Entered from the previous run's state at a cost no higher than the skip state's, such a stretch
+    is followed at that same cost: stepping on costs 0 and any other path costs at least as much
+    (ties go to the run, the first state), and the skip state is the previous column's run at that
+    cost plus the skip cost (not below it, so the run stays the cheaper state)."""
+    n = bounds.size - 1
+    chained = np.zeros(n, bool)
+    if n > 1 and starts.size:
+        counts = np.diff(bounds)
+        single = (counts[1:] == 1) & (counts[:-1] == 1)
+        here = np.minimum(bounds[1:n], starts.size - 1)  # (clipped where a column has no run)
+        before = np.minimum(bounds[: n - 1], starts.size - 1)
+        t, b = starts[here].astype(np.float64), ends[here].astype(np.float64)
+        pt, pb = starts[before].astype(np.float64), ends[before].astype(np.float64)
+        down = t > pb + 1.0
+        up = ~down & (pt > b + 1.0)
+        excess = np.where(down, (t - pb - 1.0) - slack, np.where(up, (pt - b - 1.0) - slack, -1.0))
+        chained[1:] = single & ~(excess > 0.0)
+    positions = np.arange(n)
+    stops = np.where(chained, n, positions)  # the first column at or after c that is not chained
+    return np.minimum.accumulate(stops[::-1])[::-1].tolist()
+
+
+def _step_cost(cost: float, pt: float, pb: float, t: float, b: float, slack: float, scale: float) -> float:
+    """`_follow_runs`' cost of stepping from a run (pt, pb) of cost `cost` to the run (t, b)."""
+    if t > pb + 1.0:
+        excess = (t - pb - 1.0) - slack
+        return cost + excess * scale if excess > 0.0 else cost
+    if pt > b + 1.0:
+        excess = (pt - b - 1.0) - slack
+        return cost + excess * scale if excess > 0.0 else cost
+    return cost
 
 
 def _cheapest(states: list[tuple]) -> int:
