@@ -210,3 +210,73 @@ def test_follow_runs_through_long_touching_stretches_matches_the_reference(seed)
     for thickness in (1.0, 2.0, 4.0):
         got, want = D._follow_runs(sub, thickness), follow_runs_reference(sub, thickness)
         assert all(np.array_equal(a, b) for a, b in zip(got, want))
+
+
+def steep_stroke_positions_reference(
+    sub: np.ndarray, top: np.ndarray, bottom: np.ndarray, has: np.ndarray, thickness: float, y: np.ndarray, tall: float = 2.5
+) -> np.ndarray:
+    """`digitize._steep_stroke_positions` as first written: running maxima over the whole mask."""
+    h, n = sub.shape
+    if n < 3:
+        return y
+    found = has & (top >= 0)
+    height = np.where(found, bottom - top + 1, 0)
+    steep = found & (height > tall * max(1.0, thickness))
+    steep[[0, -1]] = False
+    inner = np.flatnonzero(steep)
+    inner = inner[found[inner - 1] & found[inner + 1]]
+    if inner.size == 0:
+        return y
+    t, b = top[inner], bottom[inner]
+    # an apex or nadir column keeps the envelope's reading
+    apex = (t <= np.minimum(top[inner - 1], top[inner + 1])) | (b >= np.maximum(bottom[inner - 1], bottom[inner + 1]))
+    inner, t, b = inner[~apex], t[~apex], b[~apex]
+    if inner.size == 0:
+        return y
+    ink = sub.astype(bool)
+    cols = np.arange(n)
+    # first and last column of the horizontal run through every ink pixel
+    left = np.maximum.accumulate(np.where(ink, -1, cols), axis=1) + 1
+    right = np.minimum.accumulate(np.where(ink, n, cols)[:, ::-1], axis=1)[:, ::-1] - 1
+    side = np.sign((left + right)[:, inner] - 2 * inner)  # +1: the run's middle is right of the column's
+    rows = np.arange(h)[:, None]
+    counted = ink[:, inner] & (rows >= t) & (rows <= b)
+    pos = (counted & (side > 0)).sum(0)
+    neg = (counted & (side < 0)).sum(0)
+    zero = (counted & (side == 0)).sum(0)
+    pos_row = (rows * (counted & (side > 0))).sum(0) / np.maximum(pos, 1)
+    neg_row = (rows * (counted & (side < 0))).sum(0) / np.maximum(neg, 1)
+    upper = np.where(pos_row < neg_row, pos, neg)  # rows of the side that lies above the crossing
+    crossing = t - 0.5 + upper + zero / 2.0
+    zero_row = (rows * (counted & (side == 0))).sum(0) / np.maximum(zero, 1)
+    value = np.where((pos > 0) & (neg > 0), crossing, np.where(zero > 0, zero_row, np.nan))
+    y = y.copy()
+    ok = np.isfinite(value)
+    y[inner[ok]] = value[ok]
+    return y
+
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_steep_stroke_positions_match_the_running_maxima_reference(seed):
+    # steep strokes (QRS-like spikes a few columns wide) on a thin trace, plus a neighbour's marks
+    rng = np.random.default_rng(200 + seed)
+    h, w = 120, 400
+    sub = np.zeros((h, w), np.uint8)
+    y = np.full(w, 80.0)
+    for c0 in rng.integers(10, w - 20, 8):
+        width = int(rng.integers(2, 7))
+        y[c0 : c0 + width] = np.linspace(80, rng.integers(5, 115), width)
+    for c in range(w):
+        y0, y1 = sorted((int(y[c]), int(y[c - 1]) if c else int(y[c])))
+        sub[y0 : y1 + 2, c] = 1
+    sub[rng.integers(0, h, 60), rng.integers(0, w, 60)] = 1
+    trace = D.column_positions(sub, 0, w - 1)
+    top, bottom = trace.top.astype(np.float64), trace.bottom.astype(np.float64)
+    has = trace.found
+    for thickness in (1.0, 2.0, 3.0):
+        envelope = D._envelope_estimate(top, bottom, has, thickness)
+        got = D._steep_stroke_positions(sub, top, bottom, has, thickness, envelope)
+        want = steep_stroke_positions_reference(sub, top, bottom, has, thickness, envelope)
+        assert np.array_equal(got, want, equal_nan=True)
+        assert not np.array_equal(got, envelope)  # some strokes were read (the test reaches the work)

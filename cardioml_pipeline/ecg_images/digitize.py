@@ -308,21 +308,30 @@ def _steep_stroke_positions(
     if inner.size == 0:
         return y
     ink = sub.astype(bool)
-    cols = np.arange(n)
-    # first and last column of the horizontal run through every ink pixel
-    left = np.maximum.accumulate(np.where(ink, -1, cols), axis=1) + 1
-    right = np.minimum.accumulate(np.where(ink, n, cols)[:, ::-1], axis=1)[:, ::-1] - 1
-    side = np.sign((left + right)[:, inner] - 2 * inner)  # +1: the run's middle is right of the column's
     rows = np.arange(h)[:, None]
-    counted = ink[:, inner] & (rows >= t) & (rows <= b)
-    pos = (counted & (side > 0)).sum(0)
-    neg = (counted & (side < 0)).sum(0)
-    zero = (counted & (side == 0)).sum(0)
-    pos_row = (rows * (counted & (side > 0))).sum(0) / np.maximum(pos, 1)
-    neg_row = (rows * (counted & (side < 0))).sum(0) / np.maximum(neg, 1)
+    # the ink pixels counted: in the stroke columns, within each one's run; (row, which column)
+    row, which = np.nonzero(ink[:, inner] & (rows >= t) & (rows <= b))
+    # first and last column of the horizontal run through each of them: runs of every row from one
+    # scan of the value steps (starts and ends alternate in row-major order), then a binary search
+    # (rather than running maxima over the whole mask: the same columns)
+    padded = cv2.copyMakeBorder(sub.view(np.uint8) if sub.dtype == np.bool_ else np.ascontiguousarray(sub, np.uint8), 0, 0, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    edges = np.flatnonzero(padded[:, 1:] != padded[:, :-1])  # row * (n + 1) + column
+    run = np.searchsorted(edges[0::2], row * (n + 1) + inner[which], side="right") - 1
+    left = edges[0::2][run] - row * (n + 1)
+    right = edges[1::2][run] - row * (n + 1) - 1
+    side = np.sign(left + right - 2 * inner[which])  # +1: the run's middle is right of the column's
+    m = inner.size
+
+    def count(selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per stroke column: how many counted pixels are `selected`, and the sum of their rows."""
+        return np.bincount(which[selected], minlength=m), np.bincount(which[selected], weights=row[selected], minlength=m)
+
+    (pos, pos_sum), (neg, neg_sum), (zero, zero_sum) = count(side > 0), count(side < 0), count(side == 0)
+    pos_row = pos_sum / np.maximum(pos, 1)
+    neg_row = neg_sum / np.maximum(neg, 1)
     upper = np.where(pos_row < neg_row, pos, neg)  # rows of the side that lies above the crossing
     crossing = t - 0.5 + upper + zero / 2.0
-    zero_row = (rows * (counted & (side == 0))).sum(0) / np.maximum(zero, 1)
+    zero_row = zero_sum / np.maximum(zero, 1)
     value = np.where((pos > 0) & (neg > 0), crossing, np.where(zero > 0, zero_row, np.nan))
     y = y.copy()
     ok = np.isfinite(value)
