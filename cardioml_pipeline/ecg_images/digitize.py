@@ -308,21 +308,30 @@ def _steep_stroke_positions(
     if inner.size == 0:
         return y
     ink = sub.astype(bool)
-    cols = np.arange(n)
-    # first and last column of the horizontal run through every ink pixel
-    left = np.maximum.accumulate(np.where(ink, -1, cols), axis=1) + 1
-    right = np.minimum.accumulate(np.where(ink, n, cols)[:, ::-1], axis=1)[:, ::-1] - 1
-    side = np.sign((left + right)[:, inner] - 2 * inner)  # +1: the run's middle is right of the column's
     rows = np.arange(h)[:, None]
-    counted = ink[:, inner] & (rows >= t) & (rows <= b)
-    pos = (counted & (side > 0)).sum(0)
-    neg = (counted & (side < 0)).sum(0)
-    zero = (counted & (side == 0)).sum(0)
-    pos_row = (rows * (counted & (side > 0))).sum(0) / np.maximum(pos, 1)
-    neg_row = (rows * (counted & (side < 0))).sum(0) / np.maximum(neg, 1)
+    # the ink pixels counted: in the stroke columns, within each one's run; (row, which column)
+    row, which = np.nonzero(ink[:, inner] & (rows >= t) & (rows <= b))
+    # first and last column of the horizontal run through each of them: runs of every row from one
+    # scan of the value steps (starts and ends alternate in row-major order), then a binary search
+    # (rather than running maxima over the whole mask: the same columns)
+    padded = cv2.copyMakeBorder(sub.view(np.uint8) if sub.dtype == np.bool_ else np.ascontiguousarray(sub, np.uint8), 0, 0, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    edges = np.flatnonzero(padded[:, 1:] != padded[:, :-1])  # row * (n + 1) + column
+    run = np.searchsorted(edges[0::2], row * (n + 1) + inner[which], side="right") - 1
+    left = edges[0::2][run] - row * (n + 1)
+    right = edges[1::2][run] - row * (n + 1) - 1
+    side = np.sign(left + right - 2 * inner[which])  # +1: the run's middle is right of the column's
+    m = inner.size
+
+    def count(selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per stroke column: how many counted pixels are `selected`, and the sum of their rows."""
+        return np.bincount(which[selected], minlength=m), np.bincount(which[selected], weights=row[selected], minlength=m)
+
+    (pos, pos_sum), (neg, neg_sum), (zero, zero_sum) = count(side > 0), count(side < 0), count(side == 0)
+    pos_row = pos_sum / np.maximum(pos, 1)
+    neg_row = neg_sum / np.maximum(neg, 1)
     upper = np.where(pos_row < neg_row, pos, neg)  # rows of the side that lies above the crossing
     crossing = t - 0.5 + upper + zero / 2.0
-    zero_row = (rows * (counted & (side == 0))).sum(0) / np.maximum(zero, 1)
+    zero_row = zero_sum / np.maximum(zero, 1)
     value = np.where((pos > 0) & (neg > 0), crossing, np.where(zero > 0, zero_row, np.nan))
     y = y.copy()
     ok = np.isfinite(value)
@@ -335,12 +344,14 @@ def column_runs(sub: np.ndarray, merge_gap: float) -> tuple[np.ndarray, np.ndarr
     column then row; runs less than `merge_gap` rows apart are merged (a stroke split by a grid line
     or anti-aliasing is one piece)."""
     h, n = sub.shape
-    padded = np.zeros((n, h + 2), np.int8)
-    padded[:, 1:-1] = sub.T
-    d = np.diff(padded, axis=1)
-    col_s, start = np.nonzero(d == 1)
-    col_e, end = np.nonzero(d == -1)
-    end = end - 1
+    # each column as a row between two zeros (OpenCV transposes ~3x faster than numpy's copy); a
+    # run starts and ends where a value differs from the one before it: in row-major order starts
+    # and ends alternate, so one scan finds both (column = index // (h + 1))
+    padded = cv2.copyMakeBorder(cv2.transpose(np.ascontiguousarray(sub, dtype=np.uint8)), 0, 0, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    edges = np.flatnonzero(padded[:, 1:] != padded[:, :-1])
+    col_s = edges[0::2] // (h + 1)
+    start = edges[0::2] - col_s * (h + 1)
+    end = edges[1::2] - col_s * (h + 1) - 1
     if col_s.size:
         gap = start[1:] - end[:-1] - 1
         joined = (col_s[1:] == col_s[:-1]) & (gap <= merge_gap)
@@ -359,39 +370,76 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
     Returns per column (top, bottom, found)."""
     h, n = sub.shape
     cols, starts, ends = column_runs(sub, max(1.0, thickness))
-    bounds = np.searchsorted(cols, np.arange(n + 1))
+    bound_array = np.searchsorted(cols, np.arange(n + 1))
+    bounds = bound_array.tolist()
+    # plain Python floats, one tuple per state, and the cost arithmetic inlined: this loop visits
+    # every run of every column (numpy scalars, max() and key functions cost more than the sums)
+    run_top, run_bottom = starts.astype(np.float64).tolist(), ends.astype(np.float64).tolist()
     scale = 1.0 / max(1.0, thickness)
     slack = max(1.0, thickness)  # a thin stroke's pieces in adjacent columns may not touch
-    # states: (cost, top, bottom, back) per column; back = index into the previous column's states,
-    # a skipped column keeps the last run's extent (one carried state: the cheapest)
+    # states: (cost, top, bottom, back, run) per column; back = index into the previous column's
+    # states, run = -1 for a skipped column, which keeps the last run's extent (one carried state:
+    # the cheapest)
     history: list[list[tuple[float, float, float, int, int]]] = []
     prev: list[tuple[float, float, float, int, int]] = []
-    for c in range(n):
-        cur: list[tuple[float, float, float, int, int]] = []
-        for k in range(bounds[c], bounds[c + 1]):
-            t, b = float(starts[k]), float(ends[k])
-            if not prev:
-                cur.append((0.0, t, b, -1, k))
-                continue
-            best, arg = math.inf, -1
-            for j, (cost, pt, pb, _, _) in enumerate(prev):
-                gap = t - pb - 1.0 if t > pb + 1.0 else (pt - b - 1.0 if pt > b + 1.0 else 0.0)
-                total = cost + max(0.0, gap - slack) * scale
-                if total < best:
-                    best, arg = total, j
-            cur.append((best, t, b, arg, k))
-        if prev:
-            j = min(range(len(prev)), key=lambda i: prev[i][0])
+    chain_end = _touching_chains(bound_array, starts, ends, slack) if skip_cost >= 0 else [0] * n
+    c = 0
+    while c < n:
+        if chain_end[c] > c and len(prev) == 2 and prev[0][0] <= prev[1][0]:
+            # columns c .. chain_end - 1 each hold one run touching the previous column's single run,
+            # entered from that run's state at the lower cost: the loop below would step from run to
+            # run at no cost and carry that run as the skip state, column after column (see
+            # `_touching_chains`), so those states are written directly
+            cost = prev[0][0]
+            skipped = cost + skip_cost
+            for cc in range(c, chain_end[c]):
+                k, kp = bounds[cc], bounds[cc - 1]
+                history.append([(cost, run_top[k], run_bottom[k], 0, k), (skipped, run_top[kp], run_bottom[kp], 0, -1)])
+            prev = history[-1]
+            c = chain_end[c]
+            continue
+        lo, hi = bounds[c], bounds[c + 1]
+        if not prev:
+            cur = [(0.0, run_top[k], run_bottom[k], -1, k) for k in range(lo, hi)]
+        elif hi - lo == 1 and len(prev) == 2:
+            # the common column: one run after one run and the skip state (the loop below, unrolled)
+            t, b = run_top[lo], run_bottom[lo]
+            (cost0, pt0, pb0, _, _), (cost1, pt1, pb1, _, _) = prev
+            total0 = _step_cost(cost0, pt0, pb0, t, b, slack, scale)
+            total1 = _step_cost(cost1, pt1, pb1, t, b, slack, scale)
+            cheaper = 1 if cost1 < cost0 else 0
+            cost, pt, pb, _, _ = prev[cheaper]
+            cur = [(total1, t, b, 1, lo) if total1 < total0 else (total0, t, b, 0, lo), (cost + skip_cost, pt, pb, cheaper, -1)]
+        else:
+            cur = []
+            for k in range(lo, hi):
+                t, b = run_top[k], run_bottom[k]
+                best, arg = math.inf, -1
+                for j, (cost, pt, pb, _, _) in enumerate(prev):
+                    # cost + max(0, gap - slack) * scale, bit for bit (adding 0.0 leaves a cost as it is)
+                    if t > pb + 1.0:
+                        excess = (t - pb - 1.0) - slack
+                        total = cost + excess * scale if excess > 0.0 else cost
+                    elif pt > b + 1.0:
+                        excess = (pt - b - 1.0) - slack
+                        total = cost + excess * scale if excess > 0.0 else cost
+                    else:
+                        total = cost
+                    if total < best:
+                        best, arg = total, j
+                cur.append((best, t, b, arg, k))
+            j = _cheapest(prev)
             cost, pt, pb, _, _ = prev[j]
             cur.append((cost + skip_cost, pt, pb, j, -1))
         history.append(cur)
         prev = cur
+        c += 1
     top = np.full(n, -1.0)
     bottom = np.full(n, -1.0)
     found = np.zeros(n, bool)
     if not prev:
         return top, bottom, found
-    j = min(range(len(prev)), key=lambda i: prev[i][0])
+    j = _cheapest(prev)
     for c in range(n - 1, -1, -1):
         cost, t, b, back, k = history[c][j]
         if k >= 0:
@@ -400,6 +448,53 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
         if j < 0:
             break
     return top, bottom, found
+
+
+def _touching_chains(bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray, slack: float) -> list[int]:
+    """For each column c of `_follow_runs`: the end (exclusive) of the stretch of columns from c on
+    that each hold exactly one run, as does the column before each, with a step from that run to
+    this one that costs nothing (`_step_cost` adds 0); c itself where column c does not qualify.
+
+    Entered from the previous run's state at a cost no higher than the skip state's, such a stretch
+    is followed at that same cost: stepping on costs 0 and any other path costs at least as much
+    (ties go to the run, the first state), and the skip state is the previous column's run at that
+    cost plus the skip cost (not below it, so the run stays the cheaper state)."""
+    n = bounds.size - 1
+    chained = np.zeros(n, bool)
+    if n > 1 and starts.size:
+        counts = np.diff(bounds)
+        single = (counts[1:] == 1) & (counts[:-1] == 1)
+        here = np.minimum(bounds[1:n], starts.size - 1)  # (clipped where a column has no run)
+        before = np.minimum(bounds[: n - 1], starts.size - 1)
+        t, b = starts[here].astype(np.float64), ends[here].astype(np.float64)
+        pt, pb = starts[before].astype(np.float64), ends[before].astype(np.float64)
+        down = t > pb + 1.0
+        up = ~down & (pt > b + 1.0)
+        excess = np.where(down, (t - pb - 1.0) - slack, np.where(up, (pt - b - 1.0) - slack, -1.0))
+        chained[1:] = single & ~(excess > 0.0)
+    positions = np.arange(n)
+    stops = np.where(chained, n, positions)  # the first column at or after c that is not chained
+    return np.minimum.accumulate(stops[::-1])[::-1].tolist()
+
+
+def _step_cost(cost: float, pt: float, pb: float, t: float, b: float, slack: float, scale: float) -> float:
+    """`_follow_runs`' cost of stepping from a run (pt, pb) of cost `cost` to the run (t, b)."""
+    if t > pb + 1.0:
+        excess = (t - pb - 1.0) - slack
+        return cost + excess * scale if excess > 0.0 else cost
+    if pt > b + 1.0:
+        excess = (pt - b - 1.0) - slack
+        return cost + excess * scale if excess > 0.0 else cost
+    return cost
+
+
+def _cheapest(states: list[tuple]) -> int:
+    """Index of the first state of least cost (its first field)."""
+    j, least = 0, states[0][0]
+    for i in range(1, len(states)):
+        if states[i][0] < least:
+            j, least = i, states[i][0]
+    return j
 
 
 def _pad_edge(x: np.ndarray, k: int) -> np.ndarray:
