@@ -314,11 +314,10 @@ def _steep_stroke_positions(
     # first and last column of the horizontal run through each of them: runs of every row from one
     # scan of the value steps (starts and ends alternate in row-major order), then a binary search
     # (rather than running maxima over the whole mask: the same columns)
-    padded = cv2.copyMakeBorder(sub.view(np.uint8) if sub.dtype == np.bool_ else np.ascontiguousarray(sub, np.uint8), 0, 0, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    edges = np.flatnonzero(padded[:, 1:] != padded[:, :-1])  # row * (n + 1) + column
-    run = np.searchsorted(edges[0::2], row * (n + 1) + inner[which], side="right") - 1
-    left = edges[0::2][run] - row * (n + 1)
-    right = edges[1::2][run] - row * (n + 1) - 1
+    starts, stops = _row_run_edges(sub.view(np.uint8) if sub.dtype == np.bool_ else np.ascontiguousarray(sub, np.uint8))
+    run = np.searchsorted(starts, row * (n + 1) + inner[which], side="right") - 1
+    left = starts[run] - row * (n + 1)
+    right = stops[run] - row * (n + 1) - 1
     side = np.sign(left + right - 2 * inner[which])  # +1: the run's middle is right of the column's
     m = inner.size
 
@@ -339,19 +338,26 @@ def _steep_stroke_positions(
     return y
 
 
+def _row_run_edges(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of non-zero values along the rows of a 2-D uint8 `mask`, each row padded with a zero on
+    both sides: flat indices `row * (width + 1) + column` of each run's first value and of the value
+    just after its last, in row-major order. A run starts and stops where a value differs from the
+    one before it, and starts and stops alternate, so one scan finds both."""
+    padded = cv2.copyMakeBorder(mask, 0, 0, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    edges = np.flatnonzero(padded[:, 1:] != padded[:, :-1])
+    return edges[0::2], edges[1::2]
+
+
 def column_runs(sub: np.ndarray, merge_gap: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vertical runs of ink in every column of a 0/1 mask: (column, first row, last row), sorted by
     column then row; runs less than `merge_gap` rows apart are merged (a stroke split by a grid line
     or anti-aliasing is one piece)."""
     h, n = sub.shape
-    # each column as a row between two zeros (OpenCV transposes ~3x faster than numpy's copy); a
-    # run starts and ends where a value differs from the one before it: in row-major order starts
-    # and ends alternate, so one scan finds both (column = index // (h + 1))
-    padded = cv2.copyMakeBorder(cv2.transpose(np.ascontiguousarray(sub, dtype=np.uint8)), 0, 0, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    edges = np.flatnonzero(padded[:, 1:] != padded[:, :-1])
-    col_s = edges[0::2] // (h + 1)
-    start = edges[0::2] - col_s * (h + 1)
-    end = edges[1::2] - col_s * (h + 1) - 1
+    # each column as a row (OpenCV transposes ~3x faster than numpy's copy; column = index // (h + 1))
+    run_starts, run_stops = _row_run_edges(cv2.transpose(np.ascontiguousarray(sub, dtype=np.uint8)))
+    col_s = run_starts // (h + 1)
+    start = run_starts - col_s * (h + 1)
+    end = run_stops - col_s * (h + 1) - 1
     if col_s.size:
         gap = start[1:] - end[:-1] - 1
         joined = (col_s[1:] == col_s[:-1]) & (gap <= merge_gap)
@@ -416,15 +422,7 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
                 t, b = run_top[k], run_bottom[k]
                 best, arg = math.inf, -1
                 for j, (cost, pt, pb, _, _) in enumerate(prev):
-                    # cost + max(0, gap - slack) * scale, bit for bit (adding 0.0 leaves a cost as it is)
-                    if t > pb + 1.0:
-                        excess = (t - pb - 1.0) - slack
-                        total = cost + excess * scale if excess > 0.0 else cost
-                    elif pt > b + 1.0:
-                        excess = (pt - b - 1.0) - slack
-                        total = cost + excess * scale if excess > 0.0 else cost
-                    else:
-                        total = cost
+                    total = _step_cost(cost, pt, pb, t, b, slack, scale)
                     if total < best:
                         best, arg = total, j
                 cur.append((best, t, b, arg, k))
@@ -478,7 +476,8 @@ def _touching_chains(bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray, s
 
 
 def _step_cost(cost: float, pt: float, pb: float, t: float, b: float, slack: float, scale: float) -> float:
-    """`_follow_runs`' cost of stepping from a run (pt, pb) of cost `cost` to the run (t, b)."""
+    """`_follow_runs`' cost of stepping from a run (pt, pb) of cost `cost` to the run (t, b): cost +
+    max(0, gap - slack) * scale, bit for bit (adding 0.0 leaves a cost as it is)."""
     if t > pb + 1.0:
         excess = (t - pb - 1.0) - slack
         return cost + excess * scale if excess > 0.0 else cost

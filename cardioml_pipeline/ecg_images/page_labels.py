@@ -8,8 +8,9 @@ fonts ecg-image-kit and ECGMiner print with), and a printed label (its letters' 
 `pages.label_words`) is compared with each rendering at the label's own size: the Pearson
 correlation of the two, slightly blurred. A reading is accepted only when it is clearly the best
 word (`MIN_SCORE`, `MIN_MARGIN` over any other word); otherwise the label is not read, and the lead
-names follow the layout. A single reading never renames a lead on its own: `pages` takes the names
-from the printed labels only where the readings agree with a known lead order (standard or Cabrera).
+names follow the layout. A reading never renames a lead: `pages` marks a lead's name as read from
+its printed label only where the reading confirms the layout's name, on a page where at least three
+do (Cabrera order is not recognised yet).
 """
 
 from __future__ import annotations

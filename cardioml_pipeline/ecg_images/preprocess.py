@@ -441,6 +441,15 @@ def _row_mean(d: np.ndarray) -> np.ndarray:
     return cv2.reduce(d, 1, cv2.REDUCE_AVG).ravel()
 
 
+def _search_skew(bands: np.ndarray, centres: np.ndarray, major: float) -> float:
+    """`_skew_from_bands` within 3 degrees, or within 5.5 when the angle found is at the edge of the
+    usual range (the scan may be turned further)."""
+    skew = _skew_from_bands(bands, centres, major, max_deg=3.0)
+    if abs(skew) > 2.9:
+        skew = _skew_from_bands(bands, centres, major, max_deg=5.5)
+    return skew
+
+
 def _cross_checked_skew(g: np.ndarray, skew: float, major: float, bands: np.ndarray, centres: np.ndarray) -> float:
     """On a strip much wider than tall, the vertical lines measure the angle over a few bands only
     (a short lever: a wrong angle on a wrinkled or shaded strip is common); the horizontal lines,
@@ -452,9 +461,7 @@ def _cross_checked_skew(g: np.ndarray, skew: float, major: float, bands: np.ndar
     if len(col_centres) < 3:
         return skew
     row_bands = _highpass(profs)
-    across = -_skew_from_bands(row_bands, col_centres, major, max_deg=3.0)
-    if abs(across) > 2.9:
-        across = -_skew_from_bands(row_bands, col_centres, major, max_deg=5.5)
+    across = -_search_skew(row_bands, col_centres, major)
     if abs(across - skew) <= 0.3:
         return skew
     candidates = np.array([skew, across])
@@ -487,9 +494,7 @@ def estimate_grid(d_luma: np.ndarray, grid_view: np.ndarray | None = None) -> Gr
     profs, centres = _band_profiles(g, int(np.clip(h // 4, 8, 32)))
     if len(centres) >= 3:
         bands = _highpass(profs)
-        skew = _skew_from_bands(bands, centres, mx, max_deg=3.0)
-        if abs(skew) > 2.9:  # at the edge of the usual range: the scan may be turned further (to 5.5)
-            skew = _skew_from_bands(bands, centres, mx, max_deg=5.5)
+        skew = _search_skew(bands, centres, mx)
     if w >= 3 * h and len(centres) >= 3:
         skew = _cross_checked_skew(g, skew, mx, bands, centres)
     return GridEstimate(True, px_per_mm_x=mx / 5.0, px_per_mm_y=None, strength=strength, skew_deg=skew)
