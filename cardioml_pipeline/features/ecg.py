@@ -43,7 +43,7 @@ from cardioml_pipeline.ecg_images.index import SIGNAL_SCHEMA
 from cardioml_pipeline.features.ecg_measure import MAX_MISSING_FRACTION, _interpolate_gaps  # one gap rule for both
 
 LEADS: tuple[str, ...] = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
-ECG_PROCESSING_VERSION = "ecg-features-4"  # 4: QRS boundaries on the median beats low-passed at 35 Hz, offset at 8 %; 3: the QRS onset is not searched before a pacing spike
+ECG_PROCESSING_VERSION = "ecg-features-5"  # 5: PR null in 2:1 atrial flutter and atrially paced rhythms; 4: QRS boundaries on the median beats low-passed at 35 Hz, offset at 8 %; 3: the QRS onset is not searched before a pacing spike
 
 MIN_BEATS = 3
 MIN_QUALITY = 0.5

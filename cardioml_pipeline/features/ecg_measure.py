@@ -42,10 +42,12 @@ Method:
 5. PR = QRS onset - P onset; P duration; QRS; QT = T offset - QRS onset; QTc by Bazett
    (QT / RR^1/2) and Fridericia (QT / RR^1/3), RR in s. PR is null when there are no P waves:
    atrial fibrillation (irregular RR with no P wave repeated beat to beat, or P waves in fewer
-   than half the leads), flutter (the stretch before the QRS repeats faster than 240/min), no P
-   wave found; and when the P wave is retrograde (negative in II and aVF with PR < 120 ms:
-   junctional rhythm). Every interval outside its physiological range is null, with the reason
-   in `null_reasons`.
+   than half the leads), flutter (the stretch before the QRS repeats faster than 240/min; or,
+   2:1 flutter, the "P wave" recurs half an RR earlier on the ST-T, where half an RR is a flutter
+   cycle of 150-250 ms), no P wave found; when the P wave is retrograde (negative in II and aVF
+   with PR < 120 ms: junctional rhythm); and in an atrially paced rhythm (a pacing spike - a few
+   ms wide, as steep as the QRS, on many leads at once - before the P wave). Every interval
+   outside its physiological range is null, with the reason in `null_reasons`.
 6. Axes (frontal plane): least squares over the limb leads present (I 0, II 60, III 120,
    aVR -150, aVL -30, aVF 90 degrees; augmented leads scaled by sqrt(3)/2) of each wave's net
    area on the median beat; degrees in (-180, 180].
@@ -133,6 +135,19 @@ T_OFFSET_PERCENTILE = 50
 SPIKE_FILTER_S = 0.012
 SPIKE_RATIO = 4.0
 PACING_SPIKE_FRACTION = 1.0
+# 2:1 atrial flutter: the "P wave" recurs half an RR earlier, inside the ST-T (see _half_cycle_echo)
+FLUTTER_ECHO_LEADS = ("II", "III", "aVF", "V1")
+FLUTTER_CYCLE_S = (0.15, 0.25)  # atrial rates 240-400/min
+ECHO_HALF_S = 0.03
+ECHO_LAG_TOLERANCE = 0.04
+ECHO_CORRELATION = 0.9
+ECHO_AMPLITUDE_RATIO = 1.5
+ECHO_T_APEX_S = 0.06
+# atrial pacing: a narrow, steep deflection on many leads at once before the P wave (_atrial_pacing_spike)
+ATRIAL_SPIKE_NARROW = 2.5
+ATRIAL_SPIKE_STEEP = 0.6
+ATRIAL_SPIKE_LEAD_SHARE = 0.4
+ATRIAL_SPIKE_MIN_FS = 200.0
 NOTCH = False  # IIR notches ring for tens of ms after a pacing spike; the median beat averages hum out
 
 
@@ -525,6 +540,7 @@ def measure_ecg(signals: Mapping[str, np.ndarray], sampling_rate: float) -> dict
     # per-lead P and T waves
     p_waves: dict[str, tuple[float, float, float]] = {}  # lead -> (onset, offset, signed amplitude)
     t_waves: dict[str, tuple[int, float]] = {}  # lead -> (offset, signed amplitude)
+    t_apexes: dict[str, int] = {}  # lead -> sample of the largest deflection of the ST-T (any height)
     baselines: dict[str, float] = {}
     rr_s = rr_median_s
     t_peak_hi = min(n - 2, onset + int(min(0.5 * math.sqrt(rr_s), rr_s - 0.12) * fs))
@@ -559,6 +575,7 @@ def measure_ecg(signals: Mapping[str, np.ndarray], sampling_rate: float) -> dict
         t_lo = offset + int(0.06 * fs)
         if t_peak_hi - t_lo > int(0.04 * fs):
             t_peak = t_lo + int(np.argmax(np.abs(y[t_lo:t_peak_hi])))
+            t_apexes[name] = t_peak
             if abs(y[t_peak]) >= T_MIN_MV:
                 t_end = _trapezium_end(y, t_peak, max(t_peak + 4, min(t_end_hi, t_peak + int(T_REACH_S * fs))))
                 if t_end is not None:
@@ -581,6 +598,12 @@ def measure_ecg(signals: Mapping[str, np.ndarray], sampling_rate: float) -> dict
     rr_samples = int(rr_median_s * fs)
     tp_start = max(onset - int(ATRIAL_STRETCH_S * fs), (int(t_offset) if t_offset is not None else offset + int(0.25 * fs)) - rr_samples)
     atrial = _atrial_activity(leads, lead_names, kept, rr, p_waves, p_onset, z, (tp_start, onset - int(0.04 * fs)), fs)
+    if atrial is None and p_onset is not None:
+        spike = _atrial_pacing_spike(medians, onset, offset, p_onset, fs)
+        if spike is not None:
+            atrial = f"paced rhythm: atrial pacing spike {(onset - spike) / ms:.0f} ms before the QRS, before the P wave"
+        elif _half_cycle_echo(leads, lead_names, kept, z, p_waves, t_apexes, offset, rr_samples, fs):
+            atrial = "atrial waves at twice the ventricular rate (P wave repeated half an RR earlier, in the ST-T): 2:1 atrial flutter"
     if atrial is not None:
         reasons["pr_ms"] = atrial
         reasons["p_duration_ms"] = atrial
@@ -697,6 +720,132 @@ def _atrial_activity(
     votes = [_atrial_rate_above(leads[names.index(lead)], kept, z, stretch, fs, 240.0) for lead in flutter_leads]
     if sum(votes) * 2 >= len(votes) and any(votes):
         return "atrial waves faster than 240/min (atrial flutter)"
+    return None
+
+
+def _half_cycle_echo(
+    leads: np.ndarray,
+    names: list[str],
+    kept: np.ndarray,
+    z: int,
+    p_waves: dict[str, tuple[float, float, float]],
+    t_apexes: dict[str, int],
+    offset: int,
+    rr_samples: int,
+    fs: float,
+) -> bool:
+    """2:1 atrial flutter: the wave taken for a P wave recurs half an RR earlier, inside the ST-T.
+
+    With 2:1 conduction the flutter waves come at twice the ventricular rate: one sits before the
+    QRS (and is taken for a P wave), the next one half an RR earlier, after the previous QRS, where
+    it rides on the ST-T. The stretch before the QRS is then too short for the autocorrelation of
+    `_atrial_rate_above`. Only where half the RR is a flutter cycle (FLUTTER_CYCLE_S, atrial rates
+    240-400/min), in the leads that show flutter waves best (FLUTTER_ECHO_LEADS): the P wave's apex
+    (+-ECHO_HALF_S, each window minus the chord between its ends, so a sloping ST-T does not count)
+    is compared with the window half an RR (+-ECHO_LAG_TOLERANCE of it) earlier on a median beat
+    that reaches back past the previous QRS. A lead echoes when the two correlate >=
+    ECHO_CORRELATION with amplitudes within ECHO_AMPLITUDE_RATIO, and the earlier window is not the
+    T wave's own apex (within ECHO_T_APEX_S of it: the apex of a T wave is an arc like a P wave's).
+    Leads whose earlier window reaches into the previous QRS are not judged. Flutter when at least
+    one judged lead echoes and at least half of them do.
+
+    Why sinus rhythm does not echo: half an RR before a sinus P wave's apex lies the ST segment or
+    the T wave's upstroke (a T apex there needs PR <= ~110 ms at 120/min, and is excluded above);
+    with first-degree AV block, further back, in the QRS (not judged). A 2:1 flutter whose second
+    wave falls inside the QRS is not detected."""
+    half_rr = rr_samples / 2.0
+    if not FLUTTER_CYCLE_S[0] * fs <= half_rr <= FLUTTER_CYCLE_S[1] * fs:
+        return False
+    half = max(2, int(round(ECHO_HALF_S * fs)))
+    lag0 = int(round(half_rr))
+    tolerance = max(1, int(round(ECHO_LAG_TOLERANCE * half_rr)))
+    previous_offset = offset - rr_samples  # median-beat sample of the previous QRS offset
+    back = z - (previous_offset - half) + 1  # a median beat reaching back to the previous QRS offset
+    beats, _ = _windows(leads, kept, back, 1)
+    if len(beats) < 3:
+        return False
+    long = np.median(beats, axis=0)
+    base = z - back  # long[:, i] is median-beat sample base + i
+
+    def chord_removed(segment: np.ndarray) -> np.ndarray:
+        return segment - np.linspace(segment[0], segment[-1], len(segment))
+
+    judged = echoes = 0
+    for name in FLUTTER_ECHO_LEADS:
+        if name not in p_waves:
+            continue
+        y = long[names.index(name)]
+        p_on, p_off, amplitude = p_waves[name]
+        sign = 1.0 if amplitude >= 0 else -1.0
+        a, b = int(p_on) - base, int(p_off) - base
+        if a < 0 or b >= len(y) or b <= a:
+            continue
+        apex = a + int(np.argmax(sign * y[a : b + 1]))
+        if apex - half < 0 or apex + half >= len(y):
+            continue
+        p_wave = chord_removed(y[apex - half : apex + half + 1])
+        p_norm = float(np.linalg.norm(p_wave))
+        if p_norm <= 0:
+            continue
+        best: tuple[float, float, int] | None = None
+        for lag in range(lag0 - tolerance, lag0 + tolerance + 1):
+            start = apex - lag - half
+            if start + base < previous_offset:
+                continue
+            earlier = chord_removed(y[start : start + 2 * half + 1])
+            norm = float(np.linalg.norm(earlier))
+            if norm <= 0:
+                continue
+            r = float(p_wave @ earlier) / (p_norm * norm)
+            if best is None or r > best[0]:
+                best = (r, norm / p_norm, start + half + base)
+        if best is None:
+            continue
+        judged += 1
+        r, ratio, centre = best
+        t_apex = t_apexes.get(name)
+        on_t_apex = t_apex is not None and abs(centre - (t_apex - rr_samples)) < ECHO_T_APEX_S * fs
+        if r >= ECHO_CORRELATION and 1.0 / ECHO_AMPLITUDE_RATIO <= ratio <= ECHO_AMPLITUDE_RATIO and not on_t_apex:
+            echoes += 1
+    return echoes >= 1 and 2 * echoes >= judged
+
+
+def _atrial_pacing_spike(medians: np.ndarray, onset: int, offset: int, p_onset: float, fs: float) -> int | None:
+    """The median-beat sample of an atrial pacing spike before the P wave, or None.
+
+    A pacing spike is a deflection a few ms wide on many leads at once. On the median beats, the
+    spatial velocity (sum over leads of |d/dt|, unfiltered) at that sample is
+    - ATRIAL_SPIKE_NARROW times its median over the 20 ms on either side (a P wave's slope is
+      spread over tens of ms);
+    - at least ATRIAL_SPIKE_STEEP of the QRS's steepest point on the median beats low-passed at
+      QRS_LOWPASS_HZ (as steep as the QRS; P waves, noise and notches are far below);
+    - carried by at least 3 leads, none with more than ATRIAL_SPIKE_LEAD_SHARE of it (a glitch in
+      one lead is not a pacing spike).
+    The thresholds leave room for a spike drawn on paper and digitized (at 200 dpi a pixel is 5 ms:
+    the spike comes back about 10 ms wide and half as steep). It counts as atrial when it lies from
+    80 ms before the P onset to 40 ms before the QRS onset (a ventricular spike precedes the QRS
+    directly). Below ATRIAL_SPIKE_MIN_FS Hz a spike is not resolved: None."""
+    from scipy.signal import butter, sosfiltfilt
+
+    if fs < ATRIAL_SPIKE_MIN_FS or medians.shape[0] < 3:
+        return None
+    per_lead = np.abs(np.gradient(medians, axis=1)) * fs
+    raw = per_lead.sum(axis=0)
+    smooth = medians
+    if QRS_LOWPASS_HZ and fs > 2.5 * QRS_LOWPASS_HZ:
+        smooth = sosfiltfilt(butter(2, QRS_LOWPASS_HZ, fs=fs, output="sos"), medians, axis=1)
+    qrs_top = float((np.abs(np.gradient(smooth, axis=1)).sum(axis=0) * fs)[onset : offset + 1].max())
+    width = max(1, int(0.02 * fs))
+    lo = max(width, int(p_onset) - int(0.08 * fs))
+    hi = min(len(raw) - width, onset - int(0.04 * fs))
+    if hi <= lo or qrs_top <= 0:
+        return None
+    around = np.median(np.lib.stride_tricks.sliding_window_view(raw, 2 * width + 1)[lo - width : hi - width], axis=1)
+    candidates = lo + np.flatnonzero((raw[lo:hi] >= ATRIAL_SPIKE_NARROW * around) & (raw[lo:hi] >= ATRIAL_SPIKE_STEEP * qrs_top))
+    for k in candidates:
+        share = per_lead[:, k] / raw[k]
+        if (share > 0.05).sum() >= 3 and share.max() <= ATRIAL_SPIKE_LEAD_SHARE:
+            return int(k)
     return None
 
 
