@@ -1,6 +1,6 @@
 """Digitization accuracy of the image stage on images with known signals, per condition.
 
-    .venv/bin/python benchmarks/digitization.py DATASET_DIR TRUTH_DIR [--workers N]
+    .venv/bin/python benchmarks/digitization.py DATASET_DIR TRUTH_DIR [--workers N] [--per-lead FILE.csv]
     .venv/bin/python benchmarks/digitization.py --demo 20 [--seed 2024]
 
 DATASET_DIR holds `ECG_Images/Patient_<fn>_lead_<LEAD>.png` (the dataset's layout); TRUTH_DIR holds
@@ -84,6 +84,7 @@ def score(dataset: Path, truth: Path, workers: int | None) -> pl.DataFrame:
             for row in read_patient_signals(layout, fn).iter_rows(named=True):
                 signals[(fn, row["lead"])] = np.asarray(row["signal_mv"], np.float32)
     passed = {(r["file_number"], r["lead"]): bool(r["qc_passed"]) for r in index.iter_rows(named=True)}
+    reasons = {(r["file_number"], r["lead"]): "; ".join(r["qc_reasons"] or []) for r in index.iter_rows(named=True)}
     rows = []
     for key, conditions in sorted(meta.items()):
         fn_text, lead = key.split("_", 1)
@@ -105,6 +106,7 @@ def score(dataset: Path, truth: Path, workers: int | None) -> pl.DataFrame:
                 "r": float(r) if np.isfinite(r) else 0.0,
                 "snr": float(snr) if not np.isnan(snr) else float("-inf"),
                 "qc_passed": passed.get((fn, lead), False),
+                "qc_reasons": reasons.get((fn, lead), ""),
             }
         )
     return pl.DataFrame(rows)
@@ -147,6 +149,7 @@ def main() -> int:
     parser.add_argument("--demo", type=int, default=0, help="draw this many demo patients with known signals and measure them")
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--per-lead", type=Path, default=None, help="also write each lead's r, SNR and QC verdict to this CSV")
     args = parser.parse_args()
     if args.demo:
         with tempfile.TemporaryDirectory(prefix="cardioml-demo-truth-") as folder:
@@ -160,6 +163,13 @@ def main() -> int:
     else:
         parser.error("give DATASET_DIR TRUTH_DIR, or --demo N")
     print_table(frame)
+    if args.per_lead:
+        frame.write_csv(args.per_lead)
+        all_passed = frame.filter(pl.col("qc_passed"))
+        good = frame.filter(pl.col("snr") >= 15)
+        precision = float((all_passed["snr"] >= 10).mean()) if all_passed.height else float("nan")
+        recall = float(good["qc_passed"].mean()) if good.height else float("nan")
+        print(f"per-lead results: {args.per_lead} (QC precision {precision:.4f}, recall {recall:.4f}, median SNR {frame['snr'].median():.2f} dB)")
     return 0
 
 

@@ -335,3 +335,111 @@ def test_a_pulse_whose_last_stroke_runs_into_the_first_qrs_is_found(lead):
     assert abs(float(out.signal_mv[:25].mean() - np.median(out.signal_mv))) < 0.3  # no plateau at the start
     _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
     assert snr >= 10.0, snr
+
+
+def test_a_pitch_black_shadow_does_not_break_the_grid_reading():
+    """A wrinkle's shadow printed pitch black (ecg-image-kit page 1033): the paper level there is 0,
+    and 0 / 0 must not spread NaN through the grid's profiles (before: the pitch came out at a quarter
+    of the true one, SNR -12.6 dB)."""
+    from cardioml_pipeline.ecg_images.preprocess import _darkness
+
+    image, truth, meta = _kit("1033_aVR")
+    luma = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    assert (luma == 0).sum() > 1000  # the black shadow is there
+    assert np.isfinite(_darkness(luma, 9)).all()
+    out = process_lead_image(image)
+    assert out.px_per_mm_x == pytest.approx(meta["px_per_mm"], rel=0.02)
+    _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
+    assert snr > 12.0
+
+
+def test_a_black_border_leaves_the_darkness_map_finite():
+    """A scan with a black margin (drawn here: a demo strip with 30 black columns on its left)."""
+    from cardioml_pipeline.ecg_images.preprocess import _darkness, prepare_image
+
+    signals = synthesize_12_lead([], 70.0, seed=5, duration_s=6.0)
+    image = render_lead(signals["II"], FS, RenderSpec(dpi=200, seed=5))
+    image[:, :30] = 0
+    luma = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    assert np.isfinite(_darkness(luma, 9)).all()
+    prep = prepare_image(image)
+    assert prep.grid.found and np.isfinite(prep.grid.strength)
+    assert prep.grid.px_per_mm_x == pytest.approx(200 / 25.4, rel=0.03)
+
+
+def test_a_lead_whose_grid_pitch_disagrees_with_its_patients_other_leads_is_read_again(tmp_path):
+    """ecg-image-kit page 1035 (pink grid, 100 dpi, heavy noise): lead aVR's grid was read at 1.65
+    times the pitch its eleven sister leads agree on, and passed QC with r 0.14. The image stage
+    measures it again near the agreed pitch: the right scale, and a signal that matches."""
+    from cardioml_pipeline.ecg_images.processing import run_image_stage
+
+    images = tmp_path / "ECG_Images"
+    images.mkdir()
+    leads = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    for lead in leads:
+        image, _, _ = _kit(f"1035_{lead}")
+        cv2.imwrite(str(images / f"Patient_1035_lead_{lead}.png"), image)
+    index, _ = run_image_stage(images, tmp_path / "artifacts", None, workers=1)
+    rows = index.select("lead", "px_per_mm_x", "qc_passed").collect()
+    _, truth, meta = _kit("1035_aVR")
+    assert rows["px_per_mm_x"].to_numpy() == pytest.approx(np.full(12, meta["px_per_mm"]), rel=0.02)
+    from cardioml_pipeline.ecg_images.index import ArtifactLayout, read_patient_signals
+
+    signals = read_patient_signals(ArtifactLayout(tmp_path / "artifacts"), 1035)
+    avr = np.asarray(signals.filter(signals["lead"] == "aVR")["signal_mv"][0], np.float32)
+    r, snr, _ = signal_agreement(truth, avr, FS)
+    assert r > 0.9 and snr > 10.0
+
+
+def test_the_pitch_consensus_needs_a_clear_majority():
+    from cardioml_pipeline.ecg_images.qc import is_pitch_outlier, pitch_consensus
+
+    agreed = pitch_consensus([3.94, 3.93, 3.94, 3.95, 3.94, 6.50, 5.64, None, float("nan")])
+    assert agreed == pytest.approx(3.94, abs=0.01)
+    assert is_pitch_outlier(6.50, agreed) and is_pitch_outlier(5.64, agreed) and not is_pitch_outlier(3.97, agreed)
+    assert pitch_consensus([3.94, 3.94, 3.94]) is None  # too few leads to tell
+    # each lead scanned at its own resolution (as the demo draws them): no majority, nothing compared
+    rng = np.random.default_rng(0)
+    assert pitch_consensus(list(rng.uniform(100, 300, 12) / 25.4)) is None
+
+
+def _strip_with_text(text_offset_mm: float):
+    """A demo strip (200 dpi, red grid, 30 mm of paper above and below) with a line of printed text
+    `text_offset_mm` below the trace's baseline, across most of its width: the header or footer of a
+    crowded page."""
+    signals = synthesize_12_lead([], 70.0, seed=11, duration_s=8.0)
+    spec = RenderSpec(dpi=200, grid_colour="red", margin_mm=30.0, seed=11)
+    image = render_lead(signals["V5"], FS, spec)
+    ppm = spec.px_per_mm
+    rows, _ = np.nonzero(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) < 100)
+    y = int(round(np.median(rows) + text_offset_mm * ppm))
+    for x in range(int(3 * ppm), image.shape[1] - int(60 * ppm), int(62 * ppm)):
+        cv2.putText(image, "25mm/s 10mm/mV 0.05-150Hz", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.11 * ppm, (20, 20, 20), max(1, int(0.25 * ppm)), cv2.LINE_AA)
+    return image
+
+
+def test_ink_far_from_the_trace_is_not_judged_but_ink_near_it_is():
+    """Off-trace ink is judged within 10 mm (1 mV) of the trace: a footer printed 20 mm below the
+    baseline cannot be taken for this trace and does not fail the lead; the same text 5 mm below
+    it still counts."""
+    far = process_lead_image(_strip_with_text(20.0))
+    near = process_lead_image(_strip_with_text(5.0))
+    assert far.qc_metrics["off_trace_ink"] < 0.03, far.qc_reasons
+    assert not any("off the trace" in r for r in far.qc_reasons)
+    assert near.qc_metrics["off_trace_ink"] > 0.06
+
+
+def test_a_rotated_whole_page_reads_its_grid_pitch_from_bands():
+    """ecg-image-kit page 1016 (6x2, grey grid, 100 dpi, turned 3 degrees, black corners): over the
+    page's 850 rows the turn moves a vertical line by 45 px, more than the 4 px pitch, so the
+    whole-height column profile keeps only the coarse layout (before: 2.5 or 19.7 px/mm). Read per
+    48-row band, the pitch and the angle come out right on the first pass."""
+    from cardioml_pipeline.ecg_images.preprocess import prepare_image
+
+    root = require_shared(KIT)
+    page = cv2.imread(str(root / "pages" / "Patient_1016_6x2.png"), cv2.IMREAD_COLOR)
+    assert page is not None and page.shape[0] > 800
+    grid = prepare_image(page).grid
+    assert grid.found
+    assert grid.px_per_mm_x == pytest.approx(100 / 25.4, rel=0.01)
+    assert grid.skew_deg == pytest.approx(-3.0, abs=0.2)

@@ -175,7 +175,11 @@ def _darkness(channel: np.ndarray, k: int) -> np.ndarray:
     """Relative darkness 1 - I/paper in [0, 1] (float32), paper level from a dilation + box blur."""
     bg = cv2.dilate(channel, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     bg = cv2.blur(bg, (k, k))
-    ratio = cv2.divide(channel, bg, scale=1.0, dtype=cv2.CV_32F)  # 0 where the paper level is 0 (black)
+    ratio = cv2.divide(channel, bg, scale=1.0, dtype=cv2.CV_32F)
+    # where the paper level is 0 (a pitch-black shadow or scan border) OpenCV 5 divides 0 by 0 into
+    # NaN, which would spread through every profile of the image: nothing is visible there, so it
+    # reads as paper (darkness 0)
+    cv2.patchNaNs(ratio, 1.0)
     d = np.subtract(np.float32(1.0), ratio, out=ratio)  # <= 1 already: the ratio is never negative
     cv2.threshold(d, 0.0, 0.0, cv2.THRESH_TOZERO, dst=d)  # and >= 0
     return d
@@ -316,6 +320,17 @@ def _basic_period(hp: np.ndarray, lo: float = 2.5, hi: float = 125.0) -> tuple[f
     tau = float(fine[int(np.argmax(_comb_score(power, df, fine)))])
     strength = float(score[i] / (score[i] + total))
     return tau, strength
+
+
+def _period_near(hp: np.ndarray, expected: float, within: float = 0.02) -> tuple[float, float]:
+    """The 1 mm period within `within` of `expected` px that the spectral comb likes best, and its
+    0..1 strength (as `_basic_period` measures it)."""
+    power, df = _power_spectrum(hp)
+    total = float(power[int(0.01 / df) :].mean()) + 1e-12
+    periods = expected * np.exp(np.arange(-within, within + 1e-12, 0.0005))
+    score = _comb_score(power, df, periods)
+    i = int(np.argmax(score))
+    return float(periods[i]), float(max(score[i], 0.0) / (max(score[i], 0.0) + total))
 
 
 def _fold(hp_mean: np.ndarray, period: float) -> np.ndarray:
@@ -472,9 +487,15 @@ def _cross_checked_skew(g: np.ndarray, skew: float, major: float, bands: np.ndar
     return float(candidates[int(np.argmax(score))])
 
 
-def estimate_grid(d_luma: np.ndarray, grid_view: np.ndarray | None = None) -> GridEstimate:
+TALL_FOR_ONE_PROFILE = 400  # px: taller images read the pitch per band ...
+PITCH_BAND_ROWS = 48  # ... of this many rows (3 degrees move a line by 2.5 px within one)
+
+
+def estimate_grid(d_luma: np.ndarray, grid_view: np.ndarray | None = None, expected_px_per_mm: float | None = None) -> GridEstimate:
     """Grid pitch (px/mm), presence and skew from a darkness map (see module docstring); pass
-    `grid_view` (`_grid_view(d_luma)`) when it is at hand."""
+    `grid_view` (`_grid_view(d_luma)`) when it is at hand. `expected_px_per_mm`: the pitch is
+    sought within 2 % of it (the pitch the other leads of the same scan agree on) instead of over
+    every period."""
     h, w = d_luma.shape
     if w < 40 or h < 20:
         return GridEstimate(False)
@@ -482,10 +503,19 @@ def estimate_grid(d_luma: np.ndarray, grid_view: np.ndarray | None = None) -> Gr
     # pitch from the whole-height column profile: a median over all rows ignores the trace (it covers
     # a minority of the rows in any column); a small rotation only widens the lines
     colp = _highpass(_clip_profiles(_column_mean(g))[None, :])
-    tau, strength = _basic_period(colp)
-    if tau is None or strength < 0.15:
-        return GridEstimate(False, strength=max(strength, 0.0))
-    mx, _ = _major_of(colp[0], tau)
+    if h > TALL_FOR_ONE_PROFILE:
+        # a whole page: over its height a few degrees of rotation move a vertical line by more than
+        # the 1 mm pitch, and the whole-height profile keeps only the coarse layout; the pitch is read
+        # from the power spectra of bands a few millimetres high instead (their mean)
+        colp = _highpass(_band_profiles(g, PITCH_BAND_ROWS)[0])
+    if expected_px_per_mm:
+        tau, strength = _period_near(colp, float(expected_px_per_mm))
+        mx = 5 * tau
+    else:
+        tau, strength = _basic_period(colp)
+        if tau is None or strength < 0.15:
+            return GridEstimate(False, strength=max(strength, 0.0))
+        mx, _ = _major_of(colp[0], tau)
     if not (5 * MIN_PX_PER_MM <= mx <= 5 * MAX_PX_PER_MM):
         return GridEstimate(False, strength=strength)
 
@@ -800,6 +830,7 @@ def prepare_image(
     deskew: bool = True,
     unmix: bool = True,
     known_grid: GridEstimate | None = None,
+    expected_px_per_mm: float | None = None,
 ) -> Prepared:
     """Normalize, calibrate, deskew and binarize one lead image (module docstring). `bridge_lines`:
     close the gaps a grid line cuts in a faint trace (the second try for an image whose trace was
@@ -808,7 +839,8 @@ def prepare_image(
     grid colours (the last retry, when the lattice read wrong colours): the grid is subtracted by
     geometry only. `known_grid`: the grid as already measured on this image at another scale (see
     `scaled_grid`), used as it is: a lattice re-measured on an enlarged image is less reliable than
-    the original's (interpolation blurs a 1-px line into a wave the comb can misread)."""
+    the original's (interpolation blurs a 1-px line into a wave the comb can misread).
+    `expected_px_per_mm`: measure the grid's pitch near this one (`estimate_grid`)."""
     bgr = to_bgr_uint8(image)
     h, w = bgr.shape[:2]
     if h < MIN_SIZE[0] or w < MIN_SIZE[1]:
@@ -832,7 +864,7 @@ def prepare_image(
         grid = dataclasses.replace(known_grid)
     else:
         view = _grid_view(d_luma)
-        grid = estimate_grid(d_luma, view)
+        grid = estimate_grid(d_luma, view, expected_px_per_mm=expected_px_per_mm)
     if not deskew:
         grid.skew_deg = 0.0
     if grid.found and abs(grid.skew_deg) > 0.05:
