@@ -195,11 +195,19 @@ def row_convergence_deg(ink: np.ndarray, bands: list[tuple[int, int]], x0: int, 
     angles = []
     for y0, y1 in bands:
         xs, ys = [], []
+        if y1 <= y0 or edges[-1] <= edges[0]:
+            continue
+        # ink pixels per row of each stretch; the median ink row from their running count (the
+        # median of the inked pixels' row numbers, without listing them)
+        counts = np.add.reduceat(ink[y0:y1, edges[0] : edges[-1]], edges[:-1] - edges[0], axis=1, dtype=np.int64)
+        counts[:, edges[:-1] == edges[1:]] = 0  # reduceat gives an empty stretch its first column
+        running = np.cumsum(counts, axis=0)
         for k in range(chunks):
-            rows = np.nonzero(ink[y0:y1, edges[k] : edges[k + 1]])[0]
-            if rows.size >= 3:
+            n = int(running[-1, k])
+            if n >= 3:
+                lo, hi = np.searchsorted(running[:, k], [(n - 1) // 2, n // 2], side="right")
                 xs.append(centres[k])
-                ys.append(float(np.median(rows)))
+                ys.append((float(lo) + float(hi)) / 2)
         if len(xs) >= chunks // 2:
             angles.append(math.degrees(math.atan(_robust_slope(xs, ys))))
     return float(max(angles) - min(angles)) if len(angles) >= 2 else 0.0
@@ -334,11 +342,23 @@ def page_grid(page: np.ndarray, grid: GridEstimate) -> GridEstimate:
     scaled up from the small page can be 2 px off, and then it reads paper). Only the row and column
     means of the darkness are needed, so plain inverted luma stands in for the paper-normalized
     darkness: the band-pass on the profiles removes the illumination the normalization would."""
-    from cardioml_pipeline.ecg_images.preprocess import _finish_grid, _grid_view
+    from cardioml_pipeline.ecg_images.preprocess import _finish_grid
 
-    darkness = 255 - cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
-    view = _grid_view(darkness.astype(np.float32) * np.float32(1 / 255))
+    view = cv2.LUT(cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), _GRID_VIEW_OF_LUMA)
     return _finish_grid(dataclasses.replace(grid, skew_deg=0.0), view, is_grid_view=True)
+
+
+def _grid_view_of_luma() -> np.ndarray:
+    """`preprocess._grid_view` of the inverted luma's darkness, for each of the 256 luma values: one
+    table look-up on the page instead of a float conversion, a scaling and two thresholds (the same
+    values)."""
+    from cardioml_pipeline.ecg_images.preprocess import _grid_view
+
+    darkness = (255 - np.arange(256, dtype=np.float32)) * np.float32(1 / 255)
+    return _grid_view(darkness[None, :]).reshape(1, 256)
+
+
+_GRID_VIEW_OF_LUMA = _grid_view_of_luma()
 
 
 def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLayout:
