@@ -12,8 +12,10 @@ page (gray/BGR/BGRA)
 Lead names follow the layout's standard order (`lead_name_source = "layout"`). The printed names
 are found (`label_words`, `choose_labels`), blanked out of the crops with the page's ruled lines,
 and read (`page_labels.read_label`); a reading that is the layout's own name, on a page where at
-least 3 agree, makes the source `"printed_label"` (`name_from_labels`). Cabrera order is not
-recognised: such a page's readings disagree with the layout and are dropped. Column times: a 3x4 page shows consecutive quarters of a 10 s recording (0, 2.5, 5,
+least 3 agree, makes the source `"printed_label"` (`name_from_labels`). A 3x4 or 6x2 page whose
+readings agree better with Cabrera order (limb leads aVL, I, -aVR, II, aVF, III in the standard
+order's places) is named in Cabrera order (`choose_lead_order`); its -aVR segment is lead aVR with the
+signal negated (`LeadBox.inverted`). Column times: a 3x4 page shows consecutive quarters of a 10 s recording (0, 2.5, 5,
 7.5 s); 6x2 halves (0, 5 s); 12x1 and rhythm strips the whole 10 s. Paper speed 25 mm/s.
 
 Nothing here raises for a real image: a page whose layout cannot be placed comes back with a
@@ -31,7 +33,7 @@ import cv2
 import numpy as np
 
 from cardioml_pipeline.ecg_images.digitize import PAPER_SPEED_MM_S, find_calibration_pulse
-from cardioml_pipeline.ecg_images.page_labels import read_label
+from cardioml_pipeline.ecg_images.page_labels import reading, word_scores
 from cardioml_pipeline.ecg_images.preprocess import GridEstimate, prepare_image, scaled_grid, to_bgr_uint8
 
 RECORD_S = 10.0  # a standard 12-lead page shows 10 s of recording across its width
@@ -45,6 +47,13 @@ RHYTHM_LEADS = {1: ("II",), 2: ("V1", "II"), 3: ("V1", "II", "V5")}  # the usual
 LEADS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 LEADS_6X2 = (("I", "V1"), ("II", "V2"), ("III", "V3"), ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6"))
 LEADS_12X1 = tuple((lead,) for lead in ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"))
+# Cabrera order prints, in the standard order's places, aVL for I, I for II, and so on (3x4 limb
+# columns aVL, I, -aVR / II, aVF, III; 6x2 left column aVL, I, -aVR, II, aVF, III); -aVR is aVR upside down
+CABRERA_IN_PLACE_OF = {"I": "aVL", "II": "I", "III": "-aVR", "aVR": "II", "aVL": "aVF", "aVF": "III"}
+CABRERA_LAYOUTS = ("3x4", "6x2")  # 12x1 pages print their names too close to the row above to tell the order
+MIN_CABRERA_VOTES = 2  # limb-lead labels that look clearly more like Cabrera's name than the standard one, at least
+ORDER_VOTE_MARGIN = 0.1  # "clearly": this much higher a template score (`page_labels.word_scores`) ...
+ORDER_VOTE_MIN_SCORE = 0.6  # ... and at least this high
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class LeadBox:
     lead_name_source: str = "layout"
     label_box: tuple[int, int, int, int] | None = None  # the printed label's box (x0, y0, x1, y1; page pixels), when found
     printed_label: str | None = None  # what the printed label reads (`page_labels.read_label`), when legible
+    inverted: bool = False  # printed upside down (Cabrera's -aVR): the digitized signal is negated to give `lead`
 
 
 @dataclass
@@ -77,6 +87,7 @@ class PageLayout:
     non_trace: np.ndarray | None = None  # uint8 0/1, page pixels: printed labels and rulings to blank out of the crops
     grid: GridEstimate | None = None  # the page's grid, in the deskewed full-size page's pixels (skew 0)
     perspective_deg: float = 0.0  # rows converging (`row_convergence_deg`, `side_convergence_deg`): a photographed page
+    lead_order: str = "standard"  # the limb leads' order: "standard" or "cabrera" (`choose_lead_order`)
 
 
 def deskew(image: np.ndarray, skew_deg: float) -> np.ndarray:
@@ -443,10 +454,13 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
         candidates.append(label_words(ink, y0, y1, 0, x0, baselines[n_grid_rows + k], ppx, ppy))
         result.boxes.append(LeadBox(lead, 0, y0, w, y1, 0.0, RECORD_S, True))
     labels = choose_labels(candidates, ppx, ppy)
-    result.boxes = name_from_labels([
-        dataclasses.replace(b, label_box=label.box, printed_label=read_label(label.mask) if label.complete else None) if label else b
-        for b, label in zip(result.boxes, labels)
-    ])
+    scores = [word_scores(label.mask) if label is not None and label.complete else None for label in labels]
+    read = [
+        dataclasses.replace(b, label_box=label.box, printed_label=reading(s) if s is not None else None) if label else b
+        for b, label, s in zip(result.boxes, labels, scores)
+    ]
+    result.lead_order, read = choose_lead_order(read, name, scores)
+    result.boxes = name_from_labels(read)
     # what the crops should not show: the page's ruled lines (a frame, a rule under the header) and
     # the printed labels. Not the solid blobs `_without_rulings` drops: on a 100 dpi page a bold
     # pen's QRS is one
@@ -475,21 +489,63 @@ LABEL_REACH_MM = (4.0, 15.0)  # ... and starts within this far before / after it
 MIN_AGREEING_LABELS = 3  # printed names count only on a page where at least this many agree with its layout
 
 
+def reads_as_named(box: LeadBox) -> bool:
+    """Whether the box's printed label was read and is its lead's name. The sign of -aVR is not
+    compared: a minus sign is too small a blob to be found as a letter (`label_words`), so "-aVR"
+    may read "aVR"; the sign follows the lead order."""
+    return box.printed_label is not None and box.printed_label.lstrip("-") == box.lead
+
+
+def in_cabrera_order(boxes: list[LeadBox]) -> list[LeadBox]:
+    """The boxes named in Cabrera order: each limb-lead segment (not the rhythm strips) gets the lead
+    Cabrera order prints in its place; -aVR becomes lead aVR, `inverted`."""
+    out = []
+    for b in boxes:
+        printed = b.lead if b.is_rhythm_strip else CABRERA_IN_PLACE_OF.get(b.lead, b.lead)
+        out.append(dataclasses.replace(b, lead=printed.lstrip("-"), inverted=printed.startswith("-")))
+    return out
+
+
+def choose_lead_order(boxes: list[LeadBox], layout: str, scores: list[dict[str, float] | None]) -> tuple[str, list[LeadBox]]:
+    """("cabrera", the boxes renamed) when the page's printed limb-lead names look like Cabrera
+    order's rather than the standard order's, otherwise ("standard", the boxes as they are). Each
+    limb-lead label (`scores`: its `page_labels.word_scores`, None without a legible label) votes
+    for the order whose name in its place it matches clearly better (`ORDER_VOTE_MARGIN`, at least
+    `ORDER_VOTE_MIN_SCORE`; "-aVR" also as "aVR": a minus sign is too small to be found as a
+    letter): Cabrera needs at least `MIN_CABRERA_VOTES` votes and more than the standard order.
+    The chest leads and rhythm strips sit alike in both orders and do not vote. Only 3x4 and 6x2
+    pages (`CABRERA_LAYOUTS`)."""
+    if layout.split("+")[0] not in CABRERA_LAYOUTS:
+        return "standard", boxes
+    votes = {"standard": 0, "cabrera": 0}
+    for box, score in zip(boxes, scores):
+        if score is None or box.is_rhythm_strip or box.lead not in CABRERA_IN_PLACE_OF:
+            continue
+        cabrera_name = CABRERA_IN_PLACE_OF[box.lead]
+        standard = score[box.lead]
+        cabrera = max(score[cabrera_name], score[cabrera_name.lstrip("-")])
+        if max(standard, cabrera) >= ORDER_VOTE_MIN_SCORE and abs(standard - cabrera) >= ORDER_VOTE_MARGIN:
+            votes["cabrera" if cabrera > standard else "standard"] += 1
+    if votes["cabrera"] >= MIN_CABRERA_VOTES and votes["cabrera"] > votes["standard"]:
+        return "cabrera", in_cabrera_order(boxes)
+    return "standard", boxes
+
+
 def name_from_labels(boxes: list[LeadBox]) -> list[LeadBox]:
     """`lead_name_source = "printed_label"` for the segments whose printed name was read and is the
-    name the layout gives, on a page where at least `MIN_AGREEING_LABELS` such readings agree. A
-    reading never renames a segment: one that disagrees with the layout (a misread, or a lead order
-    not recognised) leaves the layout's name, and the reading stays in `printed_label`."""
-    agreeing = sum(b.printed_label == b.lead for b in boxes)
-    disagreeing = sum(b.printed_label is not None and b.printed_label != b.lead for b in boxes)
+    name the layout gives (`reads_as_named`), on a page where at least `MIN_AGREEING_LABELS` such
+    readings agree. A reading never renames a segment: one that disagrees with the layout (a
+    misread) leaves the layout's name, and the reading stays in `printed_label`."""
+    agreeing = sum(reads_as_named(b) for b in boxes)
+    disagreeing = sum(b.printed_label is not None and not reads_as_named(b) for b in boxes)
     if disagreeing > agreeing:
         # most names read are another segment's: each label was found beside the wrong trace (a
         # 12x1 page printing its names closer to the row above), or the page uses an order this
-        # reader does not place (Cabrera): the readings are not trusted at all
+        # reader does not place: the readings are not trusted at all
         return [dataclasses.replace(b, printed_label=None) for b in boxes]
     if agreeing < MIN_AGREEING_LABELS:
         return boxes
-    return [dataclasses.replace(b, lead_name_source="printed_label") if b.printed_label == b.lead else b for b in boxes]
+    return [dataclasses.replace(b, lead_name_source="printed_label") if reads_as_named(b) else b for b in boxes]
 
 
 @dataclass
@@ -598,7 +654,10 @@ def process_page(image: np.ndarray, default_px_per_mm: float | None = None) -> t
         if blank is not None:
             crop[blank[box.y0 : box.y1, box.x0 : box.x1]] = paper  # printed labels and rulings become paper
         grid = crop_grid(layout.grid, box.x0, box.y0)
-        leads.append(PageLead(box, process_lead_image(crop, default_px_per_mm, known_grid=grid)))
+        result = process_lead_image(crop, default_px_per_mm, known_grid=grid)
+        if box.inverted:  # drawn upside down (-aVR): the lead itself is the negated trace
+            result.signal_mv = -result.signal_mv
+        leads.append(PageLead(box, result))
     return layout, leads
 
 
