@@ -426,3 +426,34 @@ def test_cli_demo_data_page_lead_order_needs_pages(tmp_path):
     )
     assert done.returncode == 2 and "--page-lead-order applies to whole pages" in done.stderr
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("dpi", [110, 200])
+def test_printed_text_along_a_rhythm_strip_is_blanked(signals, dpi):
+    """Text printed anywhere along a strip (a footer's "25mm/s 10mm/mV" in the lead II strip's band,
+    as ecg-image-kit prints it) is painted out like the lead names: the strip passes QC, and its
+    trace is digitized as well as on the same page without the text."""
+    page, drawn = render_page(signals, layout="3x4+1", dpi=dpi)
+    plain = page.copy()
+    ppm = dpi / 25.4
+    strip = next(s for s in drawn if s.is_rhythm_strip)
+    for text, x_mm in (("25mm/s", 60), ("10mm/mV", 140), ("Rhythm strip: II", 200)):
+        cv2.putText(page, text, (int(x_mm * ppm), int(strip.box[3] - 3 * ppm)), cv2.FONT_HERSHEY_SIMPLEX, 0.11 * ppm, (30, 30, 30), max(1, int(0.14 * ppm)), cv2.LINE_AA)
+    snr = {}
+    for name, image in (("text", page), ("plain", plain)):
+        _, leads = process_page(image)
+        rhythm = next(lead for lead in leads if lead.box.is_rhythm_strip)
+        if name == "text":
+            assert rhythm.result.qc_passed, rhythm.result.qc_reasons
+        snr[name] = signal_agreement(signals["II"], rhythm.result.signal_mv, FS)[1]
+    assert snr["text"] >= snr["plain"] - 0.5, snr
+
+
+def test_ecg_image_kit_rhythm_strips_pass_qc_with_their_footer_blanked():
+    """ecg-image-kit prints "25mm/s" and "10mm/mV" in the rhythm strip's band: blanked, its strips pass
+    QC (before: none of them did)."""
+    root = require_shared(SHARED_DATASETS / "ecg-image-kit-renders" / "pages")
+    for name in ("Patient_1001_3x4.png", "Patient_1005_6x2.png", "Patient_1012_3x4.png"):
+        _, leads = process_page(cv2.imread(str(root / name)))
+        rhythm = next(lead for lead in leads if lead.box.is_rhythm_strip)
+        assert rhythm.result.qc_passed, (name, rhythm.result.qc_reasons)

@@ -10,13 +10,15 @@ page (gray/BGR/BGRA)
      with the page's grid (`crop_grid`)
 
 Lead names follow the layout's standard order (`lead_name_source = "layout"`). The printed names
-are found (`label_words`, `choose_labels`), blanked out of the crops with the page's ruled lines,
-and read (`page_labels.read_label`); a reading that is the layout's own name, on a page where at
-least 3 agree, makes the source `"printed_label"` (`name_from_labels`). A 3x4 or 6x2 page whose
-readings agree better with Cabrera order (limb leads aVL, I, -aVR, II, aVF, III in the standard
-order's places) is named in Cabrera order (`choose_lead_order`); its -aVR segment is lead aVR with the
-signal negated (`LeadBox.inverted`). Column times: a 3x4 page shows consecutive quarters of a 10 s recording (0, 2.5, 5,
-7.5 s); 6x2 halves (0, 5 s); 12x1 and rhythm strips the whole 10 s. Paper speed 25 mm/s.
+are found (`label_words`, `choose_labels`), blanked out of the crops with the page's ruled lines and
+any other text printed along the rows (`printed_text`: a footer's "25mm/s 10mm/mV"), and read
+(`page_labels.read_label`); a reading that is the layout's own name, on a page where at least 3
+agree, makes the source `"printed_label"` (`name_from_labels`). A 3x4 or 6x2 page whose limb-lead
+labels look like Cabrera order's names (aVL, I, -aVR, II, aVF, III in the standard order's places)
+rather than the standard ones is named in Cabrera order (`choose_lead_order`); its -aVR segment is
+lead aVR with the signal negated (`LeadBox.inverted`). Column times: a 3x4 page shows consecutive
+quarters of a 10 s recording (0, 2.5, 5, 7.5 s); 6x2 halves (0, 5 s); 12x1 and rhythm strips the
+whole 10 s. Paper speed 25 mm/s.
 
 Nothing here raises for a real image: a page whose layout cannot be placed comes back with a
 `reject_reason` and no boxes.
@@ -475,8 +477,55 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
         if label is not None:  # the letters' own pixels only: a deep S wave may pass through the word's box
             lx0, ly0, lx1, ly1 = label.box
             non_trace[ly0:ly1, lx0:lx1] |= label.mask
+    for i, baseline in enumerate(baselines):  # other printed text along the rows (a footer's "25mm/s 10mm/mV")
+        y0, y1 = bands[i]
+        non_trace[y0:y1] |= printed_text(ink[y0:y1], baseline - y0, ppx, ppy)
     result.non_trace = non_trace.astype(np.uint8)
     return result
+
+
+TEXT_CLEARANCE_MM = 3.0  # printed text stands this far clear of any other ink above and below it ...
+TEXT_SIDE_CLEARANCE_MM = 1.5  # ... and beside it (a QRS tip broken off leans on the rest of its stroke)
+TEXT_OFF_BASELINE_MM = 4.0  # ... and of the row's baseline (where a faint trace's broken-off bits lie)
+TEXT_LETTER_GAP_MM = 2.0  # the letters of a word stand at most this far apart
+TEXT_MIN_HEIGHT_MM = 1.0  # a lower-case letter of small type ("mm/s") is this tall
+
+
+def printed_text(band: np.ndarray, baseline: int, ppx: float, ppy: float) -> np.ndarray:
+    """The pixels of printed text anywhere along a row (band: the row's ink, baseline: its row in the
+    band): words of at least two letter-sized blobs (`TEXT_MIN_HEIGHT_MM` to `LABEL_MAX_MM`), each at least
+    `TEXT_OFF_BASELINE_MM` from the baseline, with no other ink within `TEXT_CLEARANCE_MM` above
+    or below it nor `TEXT_SIDE_CLEARANCE_MM` beside it, other letters and specks apart. A piece of the trace
+    is near the baseline, or has the rest of its wave right above, below or beside it."""
+    out = np.zeros(band.shape, bool)
+    if not band.any():
+        return out
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(band), connectivity=8)
+    x, y, cw, ch = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3]
+    letter = (cw <= LABEL_MAX_MM[0] * ppx) & (ch <= LABEL_MAX_MM[1] * ppy) & (ch >= TEXT_MIN_HEIGHT_MM * ppy)
+    off = TEXT_OFF_BASELINE_MM * ppy
+    letter &= (y + ch <= baseline - off) | (y >= baseline + off)
+    letter[0] = False
+    if not letter.any():
+        return out
+    clear, side = int(round(TEXT_CLEARANCE_MM * ppy)), int(round(TEXT_SIDE_CLEARANCE_MM * ppx))
+    speck = (np.maximum(cw, ch) < TEXT_MIN_HEIGHT_MM * ppy)
+    other = (labels != 0) & ~(letter | speck)[labels]  # ink that is neither letter-like nor a speck of noise
+    clear_letters = [
+        i for i in np.flatnonzero(letter)
+        if not other[max(0, y[i] - clear) : y[i] + ch[i] + clear, max(0, x[i] - side) : x[i] + cw[i] + side].any()
+    ]
+    if len(clear_letters) < 2:
+        return out
+    k = np.asarray(clear_letters)
+    # one letter alone is not a word: a neighbour on its line (rows overlapping) within a letter's gap
+    same_line = (y[k][:, None] < (y + ch)[k][None, :]) & ((y + ch)[k][:, None] > y[k][None, :])
+    apart = np.maximum(x[k][None, :] - (x + cw)[k][:, None], x[k][:, None] - (x + cw)[k][None, :])
+    beside = same_line & (apart <= TEXT_LETTER_GAP_MM * ppx)
+    np.fill_diagonal(beside, False)
+    for i in k[beside.any(axis=1)]:
+        out[y[i] : y[i] + ch[i], x[i] : x[i] + cw[i]] |= labels[y[i] : y[i] + ch[i], x[i] : x[i] + cw[i]] == i
+    return out
 
 
 LABEL_MAX_MM = (12.0, 7.0)  # a printed lead name is at most this wide and tall ("-aVR" at 3-5 mm type)
