@@ -726,5 +726,6 @@ def draw_boxes(page: np.ndarray, layout: PageLayout) -> np.ndarray:
     for box in layout.boxes:
         colour = (200, 60, 0) if box.is_rhythm_strip else (0, 140, 0)
         cv2.rectangle(out, (box.x0, box.y0), (box.x1 - 1, box.y1 - 1), colour, 2)
-        cv2.putText(out, f"{box.lead} {box.start_s:g}s", (box.x0 + 6, box.y0 + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, colour, 2)
+        name = f"-{box.lead}" if box.inverted else box.lead  # as printed (Cabrera's -aVR)
+        cv2.putText(out, f"{name} {box.start_s:g}s", (box.x0 + 6, box.y0 + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, colour, 2)
     return out
