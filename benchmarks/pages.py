@@ -59,12 +59,13 @@ def ecgminer_side_by_side(root: Path, limit: int | None) -> dict:
     ours: dict[str, list[tuple[float, float]]] = {}
     theirs: dict[str, list[tuple[float, float]]] = {}
     pages = sorted((root / "img").glob("*.png"))[:limit]
-    layouts = []
+    layouts, orders = [], []
     for path in pages:
         signal = pl.read_csv(root / "signal" / f"{path.stem}.csv")
         miner = pl.read_csv(root / "ecgminer_digitized" / f"{path.stem}.csv")
         layout, leads = process_page(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
         layouts.append(layout.layout)
+        orders.append(layout.lead_order)
         found = {_segment_key(lead.box): lead.result for lead in leads}
         for lead, (a, b) in ECGMINER_WINDOWS.items():
             reference = signal[lead].to_numpy()[a:b]
@@ -75,7 +76,7 @@ def ecgminer_side_by_side(root: Path, limit: int | None) -> dict:
         result = found.get("II_rhythm")
         ours.setdefault("II_rhythm", []).append(_score(reference, result.signal_mv if result is not None else None))
         theirs.setdefault("II_rhythm", []).append(_score(reference, miner["II"].to_numpy()))
-    return {"pages": len(pages), "layouts": layouts, "ours": ours, "theirs": theirs}
+    return {"pages": len(pages), "layouts": layouts, "lead_orders": orders, "ours": ours, "theirs": theirs}
 
 
 def kit_pages(root: Path, limit: int | None) -> dict:
@@ -91,7 +92,7 @@ def kit_pages(root: Path, limit: int | None) -> dict:
         for key in truth.files:
             result = found.get(key)
             r, snr = _score(truth[key], result.signal_mv if result is not None else None)
-            rows.append({"page": path.stem, "layout": layout.layout, "segment": key, "found": result is not None and result.signal_mv.size > 0, "r": r, "snr": snr})
+            rows.append({"page": path.stem, "layout": layout.layout, "lead_order": layout.lead_order, "segment": key, "found": result is not None and result.signal_mv.size > 0, "r": r, "snr": snr})
     return {"rows": rows}
 
 
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     miner = ecgminer_side_by_side(shared / "ecgminer-ludb-pages", args.limit)
-    print(f"ECGMiner's pages ({miner['pages']} pages, layouts found: {sorted(set(map(str, miner['layouts'])))})")
+    print(f"ECGMiner's pages ({miner['pages']} pages, layouts found: {sorted(set(map(str, miner['layouts'])))}, lead orders: {sorted(set(miner['lead_orders']))})")
     print("| lead | ours: digitized | ours: median r | ours: median SNR dB | ECGMiner: digitized | ECGMiner: median r | ECGMiner: median SNR dB |")
     print("|---|---|---|---|---|---|---|")
     all_ours, all_theirs = [], []
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
     kit = kit_pages(shared / "ecg-image-kit-renders" / "pages", args.limit)
     rows = kit["rows"]
-    print(f"\necg-image-kit pages ({len({r['page'] for r in rows})} pages, {len(rows)} lead segments)")
+    print(f"\necg-image-kit pages ({len({r['page'] for r in rows})} pages, {len(rows)} lead segments, lead orders: {sorted({r['lead_order'] for r in rows})})")
     print("| page | layout found | leads found | median r | median SNR dB |")
     print("|---|---|---|---|---|")
     for page in sorted({r["page"] for r in rows}):

@@ -26,6 +26,9 @@ def demo_data(args: argparse.Namespace) -> int:
         if args.pages not in LAYOUTS:
             print(f"cardioml demo-data: unknown page layout {args.pages!r}: expected one of {', '.join(LAYOUTS)}", file=sys.stderr)
             return 2
+    elif args.page_lead_order != "standard":
+        print("cardioml demo-data: --page-lead-order applies to whole pages: add --pages", file=sys.stderr)
+        return 2
     try:
         summary = write_demo_dataset(out, patients=args.patients, seed=args.seed, error_rate=args.error_rate)
     except ValueError as error:
@@ -48,6 +51,7 @@ def demo_data(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 progress=progress,
                 page_layout=args.pages,
+                page_lead_order=args.page_lead_order,
             )
         except ValueError as error:
             print(f"cardioml demo-data: {error}", file=sys.stderr)
@@ -402,6 +406,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LAYOUT",
         help="one whole 12-lead page per patient (ECG_Images/Patient_<n>.png) instead of 12 lead images: 3x4+1 (3x4 + a lead II rhythm strip, "
         "the default), 3x4+0, 3x4+2, 3x4+3, 6x2+1 or 12x1+0; the signals drawn go to demo_truth/signals/, the segments to demo_truth/pages/",
+    )
+    demo.add_argument(
+        "--page-lead-order",
+        choices=("standard", "cabrera"),
+        default="standard",
+        help="with --pages: the limb leads in the standard order (I, II, III, aVR, aVL, aVF; the default) or in Cabrera order "
+        "(aVL, I, -aVR, II, aVF, III in their places, -aVR drawn as the negated aVR and printed so)",
     )
     demo.add_argument(
         "--error-rate",

@@ -356,8 +356,104 @@ def test_printed_lead_names_are_read_where_legible_and_never_misread(source, sig
     read = 0
     for image in images:
         _, layout = detect_layout(image)
+        assert layout.lead_order == "standard" and not any(box.inverted for box in layout.boxes)
         for box in layout.boxes:
             assert box.printed_label in (None, box.lead), box
             assert (box.lead_name_source == "printed_label") == (box.printed_label is not None and sum(b.printed_label is not None for b in layout.boxes) >= 3), box
             read += box.printed_label is not None
     assert read >= least
+
+
+@pytest.mark.parametrize(("name", "dpi"), [("3x4+1", 150), ("3x4+0", 300), ("6x2+1", 300)])
+def test_a_cabrera_page_is_named_and_signed_as_printed(signals, name, dpi):
+    """A page printing its limb leads in Cabrera order (aVL, I, -aVR / II, aVF, III): the printed
+    names read agree with Cabrera order better than with the standard one, so each segment is named
+    as printed, and -aVR is stored as lead aVR with the trace negated. Every segment's signal then
+    agrees, sign included, with the lead it was drawn from; the same page in the standard order
+    stays standard."""
+    page, drawn = render_page(signals, layout=name, dpi=dpi, lead_order="cabrera")
+    assert [s.printed_label for s in drawn if s.inverted] == ["-aVR"]
+    layout, leads = process_page(page)
+    assert layout.layout == name and layout.lead_order == "cabrera"
+    assert [(lead.box.lead, lead.box.inverted, lead.box.is_rhythm_strip) for lead in leads] == [(s.lead, s.inverted, s.is_rhythm_strip) for s in drawn]
+    for lead, segment in zip(leads, drawn):
+        r = signal_agreement(signals[segment.lead][segment.start_sample : segment.end_sample], lead.result.signal_mv, FS)[0]
+        assert r > 0.9, (segment, r)
+    assert any(lead.box.lead_name_source == "printed_label" for lead in leads if lead.box.lead in ("aVL", "aVF", "III"))
+
+    standard_page, standard_drawn = render_page(signals, layout=name, dpi=dpi)
+    _, standard = detect_layout(standard_page)
+    assert standard.lead_order == "standard"
+    assert [(b.lead, b.inverted) for b in standard.boxes] == [(s.lead, False) for s in standard_drawn]
+
+
+def test_cli_demo_data_cabrera_pages_go_through_the_stage_as_printed(tmp_path):
+    """`cardioml demo-data --pages --page-lead-order cabrera` draws Cabrera pages (the truth says
+    which segment is -aVR); the image stage names them so (page_lead_order 'cabrera') and stores
+    aVR the right way up."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "cardioml_pipeline.cli", "demo-data", "--patients", "2", "--pages", "--page-lead-order", "cabrera", "--out", str(out), "--workers", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    segments = pl.read_parquet(out / "demo_truth" / "pages" / "patient_1001.parquet")
+    assert segments.filter(pl.col("inverted"))["printed_label"].to_list() == ["-aVR"]
+    assert segments.filter(~pl.col("is_rhythm_strip"))["printed_label"].to_list()[:2] == ["aVL", "II"]
+    index = run_image_stage(out / "ECG_Images", tmp_path / "artifacts", {1001, 1002}, workers=1)[0].collect()
+    pages = index.filter(pl.col("page_path").is_not_null())
+    assert pages.height == 26 and pages["page_lead_order"].unique().to_list() == ["cabrera"]
+    for file_number in (1001, 1002):
+        truth = pl.read_parquet(out / "demo_truth" / "signals" / f"patient_{file_number}.parquet")
+        avr = np.asarray(truth.filter(pl.col("lead") == "aVR")["signal_mv"][0])
+        stored = read_patient_signals(ArtifactLayout(tmp_path / "artifacts"), file_number).filter(pl.col("lead") == "aVR")
+        assert stored.height == 1
+        start = int(round(stored["start_s"][0] * FS))
+        got = np.asarray(stored["signal_mv"][0])
+        assert signal_agreement(avr[start : start + got.size], got, FS)[0] > 0.9
+
+
+def test_cli_demo_data_page_lead_order_needs_pages(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cardioml_pipeline.cli", "demo-data", "--patients", "1", "--page-lead-order", "cabrera", "--out", str(tmp_path / "d")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and "--page-lead-order applies to whole pages" in done.stderr
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("dpi", [110, 200])
+def test_printed_text_along_a_rhythm_strip_is_blanked(signals, dpi):
+    """Text printed anywhere along a strip (a footer's "25mm/s 10mm/mV" in the lead II strip's band,
+    as ecg-image-kit prints it) is painted out like the lead names: the strip passes QC, and its
+    trace is digitized as well as on the same page without the text."""
+    page, drawn = render_page(signals, layout="3x4+1", dpi=dpi)
+    plain = page.copy()
+    ppm = dpi / 25.4
+    strip = next(s for s in drawn if s.is_rhythm_strip)
+    for text, x_mm in (("25mm/s", 60), ("10mm/mV", 140), ("Rhythm strip: II", 200)):
+        cv2.putText(page, text, (int(x_mm * ppm), int(strip.box[3] - 3 * ppm)), cv2.FONT_HERSHEY_SIMPLEX, 0.11 * ppm, (30, 30, 30), max(1, int(0.14 * ppm)), cv2.LINE_AA)
+    snr = {}
+    for name, image in (("text", page), ("plain", plain)):
+        _, leads = process_page(image)
+        rhythm = next(lead for lead in leads if lead.box.is_rhythm_strip)
+        if name == "text":
+            assert rhythm.result.qc_passed, rhythm.result.qc_reasons
+        snr[name] = signal_agreement(signals["II"], rhythm.result.signal_mv, FS)[1]
+    assert snr["text"] >= snr["plain"] - 0.5, snr
+
+
+def test_ecg_image_kit_rhythm_strips_pass_qc_with_their_footer_blanked():
+    """ecg-image-kit prints "25mm/s" and "10mm/mV" in the rhythm strip's band: blanked, its strips pass
+    QC (before: none of them did)."""
+    root = require_shared(SHARED_DATASETS / "ecg-image-kit-renders" / "pages")
+    for name in ("Patient_1001_3x4.png", "Patient_1005_6x2.png", "Patient_1012_3x4.png"):
+        _, leads = process_page(cv2.imread(str(root / name)))
+        rhythm = next(lead for lead in leads if lead.box.is_rhythm_strip)
+        assert rhythm.result.qc_passed, (name, rhythm.result.qc_reasons)

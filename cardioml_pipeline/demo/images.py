@@ -49,6 +49,7 @@ class PatientImageTask:
     seed: int
     processed_style: bool
     page_layout: str | None = None  # a whole page in this layout instead of 12 lead images
+    page_lead_order: str = "standard"  # the page's limb-lead order ("standard" or "cabrera", `demo.pages`)
 
 
 def patient_seed(seed: int, file_number: int) -> int:
@@ -66,13 +67,18 @@ def render_patient_page(task: PatientImageTask) -> int:
     dpi = int(rng.choice([100, 150, 200]))
     grid_colour = str(rng.choice(["pink", "red", "grey"]))
     rotation = float(rng.uniform(-1.5, 1.5))
-    page, segments = render_page(signals, SIGNAL_FS, layout=task.page_layout, dpi=dpi, grid_colour=grid_colour, rotation_deg=rotation, seed=task.seed)
+    page, segments = render_page(
+        signals, SIGNAL_FS, layout=task.page_layout, dpi=dpi, grid_colour=grid_colour, rotation_deg=rotation, seed=task.seed, lead_order=task.page_lead_order
+    )
     page = (page // POSTERIZE_STEP * POSTERIZE_STEP + POSTERIZE_STEP // 2).astype(np.uint8)  # as the lead images (smaller PNGs)
     ok, encoded = cv2.imencode(".png", page)
     if not ok:
         raise RuntimeError(f"could not encode the page of patient {task.file_number}")
     (out / "ECG_Images" / f"Patient_{task.file_number}.png").write_bytes(encoded.tobytes())
-    spec = str({"page_layout": task.page_layout, "dpi": dpi, "grid_colour": grid_colour, "rotation_deg": rotation})
+    spec = {"page_layout": task.page_layout, "dpi": dpi, "grid_colour": grid_colour, "rotation_deg": rotation}
+    if task.page_lead_order != "standard":  # (the standard order's spec reads as it always did)
+        spec["lead_order"] = task.page_lead_order
+    spec = str(spec)
     truth = pl.DataFrame(
         [
             {"file_number": task.file_number, "lead": lead, "sampling_rate_hz": SIGNAL_FS, "signal_mv": signals[lead].astype(np.float32).tolist(), "findings": list(task.findings), "render_spec": spec}
@@ -87,6 +93,7 @@ def render_patient_page(task: PatientImageTask) -> int:
                 "file_number": task.file_number, "lead": s.lead, "start_sample": s.start_sample, "end_sample": s.end_sample,
                 "start_s": s.start_sample / SIGNAL_FS, "duration_s": (s.end_sample - s.start_sample) / SIGNAL_FS, "is_rhythm_strip": s.is_rhythm_strip,
                 "box_x0": s.box[0], "box_y0": s.box[1], "box_x1": s.box[2], "box_y1": s.box[3], "page_layout": task.page_layout,
+                "printed_label": s.printed_label, "inverted": s.inverted,
             }
             for s in segments
         ]
@@ -134,15 +141,24 @@ def render_patient(task: PatientImageTask) -> int:
 
 
 def write_demo_images(
-    out_dir: Path, patients: pl.DataFrame, seed: int, processed_style: bool = False, workers: int | None = None, progress=None, page_layout: str | None = None
+    out_dir: Path,
+    patients: pl.DataFrame,
+    seed: int,
+    processed_style: bool = False,
+    workers: int | None = None,
+    progress=None,
+    page_layout: str | None = None,
+    page_lead_order: str = "standard",
 ) -> dict:
-    """Write every patient's 12 lead images, or one whole page each in `page_layout` (in parallel
-    over `workers` processes)."""
+    """Write every patient's 12 lead images, or one whole page each in `page_layout` with its limb
+    leads in `page_lead_order` (in parallel over `workers` processes)."""
     if page_layout is not None:
-        from cardioml_pipeline.demo.pages import LAYOUTS
+        from cardioml_pipeline.demo.pages import LAYOUTS, LEAD_ORDERS
 
         if page_layout not in LAYOUTS:
             raise ValueError(f"unknown page layout {page_layout!r}: expected one of {', '.join(LAYOUTS)}")
+        if page_lead_order not in LEAD_ORDERS:
+            raise ValueError(f"unknown page lead order {page_lead_order!r}: expected one of {', '.join(LEAD_ORDERS)}")
         (out_dir / PAGE_TRUTH_DIR).mkdir(parents=True, exist_ok=True)
     (out_dir / "ECG_Images").mkdir(parents=True, exist_ok=True)
     (out_dir / TRUTH_DIR).mkdir(parents=True, exist_ok=True)
@@ -155,6 +171,7 @@ def write_demo_images(
             patient_seed(seed, int(row["file_number"])),
             processed_style,
             page_layout,
+            page_lead_order,
         )
         for row in patients.select("file_number", "findings", "pulse_rate").iter_rows(named=True)
     ]
@@ -165,5 +182,5 @@ def write_demo_images(
         if progress is not None:
             progress(done, len(tasks))
     if page_layout is not None:
-        return {"pages": len(tasks), "page_layout": page_layout, "image_bytes": total_bytes}
+        return {"pages": len(tasks), "page_layout": page_layout, "page_lead_order": page_lead_order, "image_bytes": total_bytes}
     return {"images": len(tasks) * 12, "image_bytes": total_bytes, "processed_style": processed_style}

@@ -10,7 +10,9 @@ correlation of the two, slightly blurred. A reading is accepted only when it is 
 word (`MIN_SCORE`, `MIN_MARGIN` over any other word); otherwise the label is not read, and the lead
 names follow the layout. A reading never renames a lead: `pages` marks a lead's name as read from
 its printed label only where the reading confirms the layout's name, on a page where at least three
-do (Cabrera order is not recognised yet).
+do. Which of two lead orders a page prints is a forced choice between two words per label
+(`pages.choose_lead_order` compares the two words' scores), which a label too blurred to read
+outright often still makes.
 """
 
 from __future__ import annotations
@@ -112,7 +114,11 @@ def word_scores(mask: np.ndarray) -> dict[str, float]:
 
 def read_label(mask: np.ndarray) -> str | None:
     """The lead name a printed label spells, or None when no word is clearly the best."""
-    scores = word_scores(mask)
+    return reading(word_scores(mask))
+
+
+def reading(scores: dict[str, float]) -> str | None:
+    """The word `word_scores` makes clearly the best, or None."""
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     (best, top), (_, second) = ranked[0], ranked[1]
     if top >= MIN_SCORE and top - second >= MIN_MARGIN:

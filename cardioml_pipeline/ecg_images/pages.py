@@ -10,11 +10,15 @@ page (gray/BGR/BGRA)
      with the page's grid (`crop_grid`)
 
 Lead names follow the layout's standard order (`lead_name_source = "layout"`). The printed names
-are found (`label_words`, `choose_labels`), blanked out of the crops with the page's ruled lines,
-and read (`page_labels.read_label`); a reading that is the layout's own name, on a page where at
-least 3 agree, makes the source `"printed_label"` (`name_from_labels`). Cabrera order is not
-recognised: such a page's readings disagree with the layout and are dropped. Column times: a 3x4 page shows consecutive quarters of a 10 s recording (0, 2.5, 5,
-7.5 s); 6x2 halves (0, 5 s); 12x1 and rhythm strips the whole 10 s. Paper speed 25 mm/s.
+are found (`label_words`, `choose_labels`), blanked out of the crops with the page's ruled lines and
+any other text printed along the rows (`printed_text`: a footer's "25mm/s 10mm/mV"), and read
+(`page_labels.read_label`); a reading that is the layout's own name, on a page where at least 3
+agree, makes the source `"printed_label"` (`name_from_labels`). A 3x4 or 6x2 page whose limb-lead
+labels look like Cabrera order's names (aVL, I, -aVR, II, aVF, III in the standard order's places)
+rather than the standard ones is named in Cabrera order (`choose_lead_order`); its -aVR segment is
+lead aVR with the signal negated (`LeadBox.inverted`). Column times: a 3x4 page shows consecutive
+quarters of a 10 s recording (0, 2.5, 5, 7.5 s); 6x2 halves (0, 5 s); 12x1 and rhythm strips the
+whole 10 s. Paper speed 25 mm/s.
 
 Nothing here raises for a real image: a page whose layout cannot be placed comes back with a
 `reject_reason` and no boxes.
@@ -31,7 +35,7 @@ import cv2
 import numpy as np
 
 from cardioml_pipeline.ecg_images.digitize import PAPER_SPEED_MM_S, find_calibration_pulse
-from cardioml_pipeline.ecg_images.page_labels import read_label
+from cardioml_pipeline.ecg_images.page_labels import reading, word_scores
 from cardioml_pipeline.ecg_images.preprocess import GridEstimate, prepare_image, scaled_grid, to_bgr_uint8
 
 RECORD_S = 10.0  # a standard 12-lead page shows 10 s of recording across its width
@@ -45,6 +49,13 @@ RHYTHM_LEADS = {1: ("II",), 2: ("V1", "II"), 3: ("V1", "II", "V5")}  # the usual
 LEADS_3X4 = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
 LEADS_6X2 = (("I", "V1"), ("II", "V2"), ("III", "V3"), ("aVR", "V4"), ("aVL", "V5"), ("aVF", "V6"))
 LEADS_12X1 = tuple((lead,) for lead in ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"))
+# Cabrera order prints, in the standard order's places, aVL for I, I for II, and so on (3x4 limb
+# columns aVL, I, -aVR / II, aVF, III; 6x2 left column aVL, I, -aVR, II, aVF, III); -aVR is aVR upside down
+CABRERA_IN_PLACE_OF = {"I": "aVL", "II": "I", "III": "-aVR", "aVR": "II", "aVL": "aVF", "aVF": "III"}
+CABRERA_LAYOUTS = ("3x4", "6x2")  # 12x1 pages print their names too close to the row above to tell the order
+MIN_CABRERA_VOTES = 2  # limb-lead labels that look clearly more like Cabrera's name than the standard one, at least
+ORDER_VOTE_MARGIN = 0.1  # "clearly": this much higher a template score (`page_labels.word_scores`) ...
+ORDER_VOTE_MIN_SCORE = 0.6  # ... and at least this high
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,7 @@ class LeadBox:
     lead_name_source: str = "layout"
     label_box: tuple[int, int, int, int] | None = None  # the printed label's box (x0, y0, x1, y1; page pixels), when found
     printed_label: str | None = None  # what the printed label reads (`page_labels.read_label`), when legible
+    inverted: bool = False  # printed upside down (Cabrera's -aVR): the digitized signal is negated to give `lead`
 
 
 @dataclass
@@ -77,6 +89,7 @@ class PageLayout:
     non_trace: np.ndarray | None = None  # uint8 0/1, page pixels: printed labels and rulings to blank out of the crops
     grid: GridEstimate | None = None  # the page's grid, in the deskewed full-size page's pixels (skew 0)
     perspective_deg: float = 0.0  # rows converging (`row_convergence_deg`, `side_convergence_deg`): a photographed page
+    lead_order: str = "standard"  # the limb leads' order: "standard" or "cabrera" (`choose_lead_order`)
 
 
 def deskew(image: np.ndarray, skew_deg: float) -> np.ndarray:
@@ -195,11 +208,19 @@ def row_convergence_deg(ink: np.ndarray, bands: list[tuple[int, int]], x0: int, 
     angles = []
     for y0, y1 in bands:
         xs, ys = [], []
+        if y1 <= y0 or edges[-1] <= edges[0]:
+            continue
+        # ink pixels per row of each stretch; the median ink row from their running count (the
+        # median of the inked pixels' row numbers, without listing them)
+        counts = np.add.reduceat(ink[y0:y1, edges[0] : edges[-1]], edges[:-1] - edges[0], axis=1, dtype=np.int64)
+        counts[:, edges[:-1] == edges[1:]] = 0  # reduceat gives an empty stretch its first column
+        running = np.cumsum(counts, axis=0)
         for k in range(chunks):
-            rows = np.nonzero(ink[y0:y1, edges[k] : edges[k + 1]])[0]
-            if rows.size >= 3:
+            n = int(running[-1, k])
+            if n >= 3:
+                lo, hi = np.searchsorted(running[:, k], [(n - 1) // 2, n // 2], side="right")
                 xs.append(centres[k])
-                ys.append(float(np.median(rows)))
+                ys.append((float(lo) + float(hi)) / 2)
         if len(xs) >= chunks // 2:
             angles.append(math.degrees(math.atan(_robust_slope(xs, ys))))
     return float(max(angles) - min(angles)) if len(angles) >= 2 else 0.0
@@ -334,11 +355,23 @@ def page_grid(page: np.ndarray, grid: GridEstimate) -> GridEstimate:
     scaled up from the small page can be 2 px off, and then it reads paper). Only the row and column
     means of the darkness are needed, so plain inverted luma stands in for the paper-normalized
     darkness: the band-pass on the profiles removes the illumination the normalization would."""
-    from cardioml_pipeline.ecg_images.preprocess import _finish_grid, _grid_view
+    from cardioml_pipeline.ecg_images.preprocess import _finish_grid
 
-    darkness = 255 - cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
-    view = _grid_view(darkness.astype(np.float32) * np.float32(1 / 255))
+    view = cv2.LUT(cv2.cvtColor(page, cv2.COLOR_BGR2GRAY), _GRID_VIEW_OF_LUMA)
     return _finish_grid(dataclasses.replace(grid, skew_deg=0.0), view, is_grid_view=True)
+
+
+def _grid_view_of_luma() -> np.ndarray:
+    """`preprocess._grid_view` of the inverted luma's darkness, for each of the 256 luma values: one
+    table look-up on the page instead of a float conversion, a scaling and two thresholds (the same
+    values)."""
+    from cardioml_pipeline.ecg_images.preprocess import _grid_view
+
+    darkness = (255 - np.arange(256, dtype=np.float32)) * np.float32(1 / 255)
+    return _grid_view(darkness[None, :]).reshape(1, 256)
+
+
+_GRID_VIEW_OF_LUMA = _grid_view_of_luma()
 
 
 def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLayout:
@@ -423,10 +456,13 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
         candidates.append(label_words(ink, y0, y1, 0, x0, baselines[n_grid_rows + k], ppx, ppy))
         result.boxes.append(LeadBox(lead, 0, y0, w, y1, 0.0, RECORD_S, True))
     labels = choose_labels(candidates, ppx, ppy)
-    result.boxes = name_from_labels([
-        dataclasses.replace(b, label_box=label.box, printed_label=read_label(label.mask) if label.complete else None) if label else b
-        for b, label in zip(result.boxes, labels)
-    ])
+    scores = [word_scores(label.mask) if label is not None and label.complete else None for label in labels]
+    read = [
+        dataclasses.replace(b, label_box=label.box, printed_label=reading(s) if s is not None else None) if label else b
+        for b, label, s in zip(result.boxes, labels, scores)
+    ]
+    result.lead_order, read = choose_lead_order(read, name, scores)
+    result.boxes = name_from_labels(read)
     # what the crops should not show: the page's ruled lines (a frame, a rule under the header) and
     # the printed labels. Not the solid blobs `_without_rulings` drops: on a 100 dpi page a bold
     # pen's QRS is one
@@ -441,8 +477,55 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
         if label is not None:  # the letters' own pixels only: a deep S wave may pass through the word's box
             lx0, ly0, lx1, ly1 = label.box
             non_trace[ly0:ly1, lx0:lx1] |= label.mask
+    for i, baseline in enumerate(baselines):  # other printed text along the rows (a footer's "25mm/s 10mm/mV")
+        y0, y1 = bands[i]
+        non_trace[y0:y1] |= printed_text(ink[y0:y1], baseline - y0, ppx, ppy)
     result.non_trace = non_trace.astype(np.uint8)
     return result
+
+
+TEXT_CLEARANCE_MM = 3.0  # printed text stands this far clear of any other ink above and below it ...
+TEXT_SIDE_CLEARANCE_MM = 1.5  # ... and beside it (a QRS tip broken off leans on the rest of its stroke)
+TEXT_OFF_BASELINE_MM = 4.0  # ... and of the row's baseline (where a faint trace's broken-off bits lie)
+TEXT_LETTER_GAP_MM = 2.0  # the letters of a word stand at most this far apart
+TEXT_MIN_HEIGHT_MM = 1.0  # a lower-case letter of small type ("mm/s") is this tall
+
+
+def printed_text(band: np.ndarray, baseline: int, ppx: float, ppy: float) -> np.ndarray:
+    """The pixels of printed text anywhere along a row (band: the row's ink, baseline: its row in the
+    band): words of at least two letter-sized blobs (`TEXT_MIN_HEIGHT_MM` to `LABEL_MAX_MM`), each at least
+    `TEXT_OFF_BASELINE_MM` from the baseline, with no other ink within `TEXT_CLEARANCE_MM` above
+    or below it nor `TEXT_SIDE_CLEARANCE_MM` beside it, other letters and specks apart. A piece of the trace
+    is near the baseline, or has the rest of its wave right above, below or beside it."""
+    out = np.zeros(band.shape, bool)
+    if not band.any():
+        return out
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(band), connectivity=8)
+    x, y, cw, ch = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3]
+    letter = (cw <= LABEL_MAX_MM[0] * ppx) & (ch <= LABEL_MAX_MM[1] * ppy) & (ch >= TEXT_MIN_HEIGHT_MM * ppy)
+    off = TEXT_OFF_BASELINE_MM * ppy
+    letter &= (y + ch <= baseline - off) | (y >= baseline + off)
+    letter[0] = False
+    if not letter.any():
+        return out
+    clear, side = int(round(TEXT_CLEARANCE_MM * ppy)), int(round(TEXT_SIDE_CLEARANCE_MM * ppx))
+    speck = (np.maximum(cw, ch) < TEXT_MIN_HEIGHT_MM * ppy)
+    other = (labels != 0) & ~(letter | speck)[labels]  # ink that is neither letter-like nor a speck of noise
+    clear_letters = [
+        i for i in np.flatnonzero(letter)
+        if not other[max(0, y[i] - clear) : y[i] + ch[i] + clear, max(0, x[i] - side) : x[i] + cw[i] + side].any()
+    ]
+    if len(clear_letters) < 2:
+        return out
+    k = np.asarray(clear_letters)
+    # one letter alone is not a word: a neighbour on its line (rows overlapping) within a letter's gap
+    same_line = (y[k][:, None] < (y + ch)[k][None, :]) & ((y + ch)[k][:, None] > y[k][None, :])
+    apart = np.maximum(x[k][None, :] - (x + cw)[k][:, None], x[k][:, None] - (x + cw)[k][None, :])
+    beside = same_line & (apart <= TEXT_LETTER_GAP_MM * ppx)
+    np.fill_diagonal(beside, False)
+    for i in k[beside.any(axis=1)]:
+        out[y[i] : y[i] + ch[i], x[i] : x[i] + cw[i]] |= labels[y[i] : y[i] + ch[i], x[i] : x[i] + cw[i]] == i
+    return out
 
 
 LABEL_MAX_MM = (12.0, 7.0)  # a printed lead name is at most this wide and tall ("-aVR" at 3-5 mm type)
@@ -455,21 +538,63 @@ LABEL_REACH_MM = (4.0, 15.0)  # ... and starts within this far before / after it
 MIN_AGREEING_LABELS = 3  # printed names count only on a page where at least this many agree with its layout
 
 
+def reads_as_named(box: LeadBox) -> bool:
+    """Whether the box's printed label was read and is its lead's name. The sign of -aVR is not
+    compared: a minus sign is too small a blob to be found as a letter (`label_words`), so "-aVR"
+    may read "aVR"; the sign follows the lead order."""
+    return box.printed_label is not None and box.printed_label.lstrip("-") == box.lead
+
+
+def in_cabrera_order(boxes: list[LeadBox]) -> list[LeadBox]:
+    """The boxes named in Cabrera order: each limb-lead segment (not the rhythm strips) gets the lead
+    Cabrera order prints in its place; -aVR becomes lead aVR, `inverted`."""
+    out = []
+    for b in boxes:
+        printed = b.lead if b.is_rhythm_strip else CABRERA_IN_PLACE_OF.get(b.lead, b.lead)
+        out.append(dataclasses.replace(b, lead=printed.lstrip("-"), inverted=printed.startswith("-")))
+    return out
+
+
+def choose_lead_order(boxes: list[LeadBox], layout: str, scores: list[dict[str, float] | None]) -> tuple[str, list[LeadBox]]:
+    """("cabrera", the boxes renamed) when the page's printed limb-lead names look like Cabrera
+    order's rather than the standard order's, otherwise ("standard", the boxes as they are). Each
+    limb-lead label (`scores`: its `page_labels.word_scores`, None without a legible label) votes
+    for the order whose name in its place it matches clearly better (`ORDER_VOTE_MARGIN`, at least
+    `ORDER_VOTE_MIN_SCORE`; "-aVR" also as "aVR": a minus sign is too small to be found as a
+    letter): Cabrera needs at least `MIN_CABRERA_VOTES` votes and more than the standard order.
+    The chest leads and rhythm strips sit alike in both orders and do not vote. Only 3x4 and 6x2
+    pages (`CABRERA_LAYOUTS`)."""
+    if layout.split("+")[0] not in CABRERA_LAYOUTS:
+        return "standard", boxes
+    votes = {"standard": 0, "cabrera": 0}
+    for box, score in zip(boxes, scores):
+        if score is None or box.is_rhythm_strip or box.lead not in CABRERA_IN_PLACE_OF:
+            continue
+        cabrera_name = CABRERA_IN_PLACE_OF[box.lead]
+        standard = score[box.lead]
+        cabrera = max(score[cabrera_name], score[cabrera_name.lstrip("-")])
+        if max(standard, cabrera) >= ORDER_VOTE_MIN_SCORE and abs(standard - cabrera) >= ORDER_VOTE_MARGIN:
+            votes["cabrera" if cabrera > standard else "standard"] += 1
+    if votes["cabrera"] >= MIN_CABRERA_VOTES and votes["cabrera"] > votes["standard"]:
+        return "cabrera", in_cabrera_order(boxes)
+    return "standard", boxes
+
+
 def name_from_labels(boxes: list[LeadBox]) -> list[LeadBox]:
     """`lead_name_source = "printed_label"` for the segments whose printed name was read and is the
-    name the layout gives, on a page where at least `MIN_AGREEING_LABELS` such readings agree. A
-    reading never renames a segment: one that disagrees with the layout (a misread, or a lead order
-    not recognised) leaves the layout's name, and the reading stays in `printed_label`."""
-    agreeing = sum(b.printed_label == b.lead for b in boxes)
-    disagreeing = sum(b.printed_label is not None and b.printed_label != b.lead for b in boxes)
+    name the layout gives (`reads_as_named`), on a page where at least `MIN_AGREEING_LABELS` such
+    readings agree. A reading never renames a segment: one that disagrees with the layout (a
+    misread) leaves the layout's name, and the reading stays in `printed_label`."""
+    agreeing = sum(reads_as_named(b) for b in boxes)
+    disagreeing = sum(b.printed_label is not None and not reads_as_named(b) for b in boxes)
     if disagreeing > agreeing:
         # most names read are another segment's: each label was found beside the wrong trace (a
         # 12x1 page printing its names closer to the row above), or the page uses an order this
-        # reader does not place (Cabrera): the readings are not trusted at all
+        # reader does not place: the readings are not trusted at all
         return [dataclasses.replace(b, printed_label=None) for b in boxes]
     if agreeing < MIN_AGREEING_LABELS:
         return boxes
-    return [dataclasses.replace(b, lead_name_source="printed_label") if b.printed_label == b.lead else b for b in boxes]
+    return [dataclasses.replace(b, lead_name_source="printed_label") if reads_as_named(b) else b for b in boxes]
 
 
 @dataclass
@@ -578,7 +703,10 @@ def process_page(image: np.ndarray, default_px_per_mm: float | None = None) -> t
         if blank is not None:
             crop[blank[box.y0 : box.y1, box.x0 : box.x1]] = paper  # printed labels and rulings become paper
         grid = crop_grid(layout.grid, box.x0, box.y0)
-        leads.append(PageLead(box, process_lead_image(crop, default_px_per_mm, known_grid=grid)))
+        result = process_lead_image(crop, default_px_per_mm, known_grid=grid)
+        if box.inverted:  # drawn upside down (-aVR): the lead itself is the negated trace
+            result.signal_mv = -result.signal_mv
+        leads.append(PageLead(box, result))
     return layout, leads
 
 
@@ -598,5 +726,6 @@ def draw_boxes(page: np.ndarray, layout: PageLayout) -> np.ndarray:
     for box in layout.boxes:
         colour = (200, 60, 0) if box.is_rhythm_strip else (0, 140, 0)
         cv2.rectangle(out, (box.x0, box.y0), (box.x1 - 1, box.y1 - 1), colour, 2)
-        cv2.putText(out, f"{box.lead} {box.start_s:g}s", (box.x0 + 6, box.y0 + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, colour, 2)
+        name = f"-{box.lead}" if box.inverted else box.lead  # as printed (Cabrera's -aVR)
+        cv2.putText(out, f"{name} {box.start_s:g}s", (box.x0 + 6, box.y0 + 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7, colour, 2)
     return out

@@ -224,6 +224,7 @@ def process_page_file(task: ImageTask) -> list[tuple[dict, np.ndarray | None]]:
         page_layout_confidence=float(layout.confidence),
         page_skew_deg=float(layout.skew_deg),
         page_perspective_deg=float(layout.perspective_deg),
+        page_lead_order=layout.lead_order if layout.layout is not None else None,
     )
     if layout.reject_reason is not None:
         row = reject_row(item, layout.reject_reason, sha)
