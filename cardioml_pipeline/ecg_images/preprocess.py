@@ -826,11 +826,12 @@ def prepare_image(
     # gradient, and the gradient then reads as ink). Kit strips: k = 7/9/11/12/15/21 px give median
     # 16.5/16.5/16.3/16.3/16.1/16.1 dB (heavy 10.4/11.6/11.5/11.1/9.7/9.7); the demo holds at 9
     k = 9 if min(h, w) >= 60 else 7
-    d_luma = _darkness(luma, k)
     d3 = channel_darkness(bgr, k)
     if known_grid is not None:
         grid = dataclasses.replace(known_grid)
     else:
+        # the luma darkness serves the grid's measurement only (a known grid needs none)
+        d_luma = _darkness(luma, k)
         view = _grid_view(d_luma)
         grid = estimate_grid(d_luma, view)
     if not deskew:
