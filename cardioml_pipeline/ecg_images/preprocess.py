@@ -614,12 +614,16 @@ def channel_darkness(bgr: np.ndarray, k: int) -> np.ndarray:
 
 def _percentile_down_columns(rows: np.ndarray, q: float) -> np.ndarray:
     """`np.percentile(rows, q, axis=0)` (the same values) by one sort along the first axis: for a few
-    dozen rows that is ~15x faster than numpy's partition-based percentile along a strided axis."""
-    ordered = np.sort(rows, axis=0)
-    pos = q / 100.0 * (rows.shape[0] - 1)
+    dozen rows that is ~15x faster than numpy's partition-based percentile along a strided axis. The
+    rows are sorted transposed (each column's values contiguous: 1.3x faster again)."""
+    n = rows.shape[0]
+    pos = q / 100.0 * (n - 1)
     lo = int(math.floor(pos))
-    hi = min(lo + 1, rows.shape[0] - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+    hi = min(lo + 1, n - 1)
+    ordered = cv2.transpose(rows.reshape(n, -1))
+    ordered.sort(axis=1)
+    low, high = ordered[:, lo], ordered[:, hi]
+    return (low + (high - low) * (pos - lo)).reshape(rows.shape[1:])
 
 
 def grid_colours(d3: np.ndarray, grid: GridEstimate) -> list[np.ndarray]:
