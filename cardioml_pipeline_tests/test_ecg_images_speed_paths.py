@@ -280,3 +280,54 @@ def test_steep_stroke_positions_match_the_running_maxima_reference(seed):
         want = steep_stroke_positions_reference(sub, top, bottom, has, thickness, envelope)
         assert np.array_equal(got, want, equal_nan=True)
         assert not np.array_equal(got, envelope)  # some strokes were read (the test reaches the work)
+
+
+@pytest.mark.parametrize("specks", [5, 40, 400])
+def test_kept_components_mask_is_the_gathered_flags(specks):
+    """`preprocess.kept_components` (OpenCV's lookup table up to 256 labels, numpy's take above)
+    against ``keep[labels].astype(np.uint8)``, on a real labelling with components dropped."""
+    rng = np.random.default_rng(specks)
+    mask = np.zeros((120, 900), np.uint8)
+    cv2.line(mask, (0, 60), (899, 70), 1, 2)
+    ys, xs = rng.integers(0, 120, specks), rng.integers(0, 900, specks)
+    mask[ys, xs] = 1  # isolated specks: components of their own (most of them)
+    n, labels, stats = P.label_components(mask)
+    assert (n > 256) == (specks == 400)
+    keep = stats[:, cv2.CC_STAT_AREA] >= 3
+    keep[0] = False
+    assert not keep[1:].all() and keep[1:].any()
+    fast = P.kept_components(labels, keep)
+    assert fast.dtype == np.uint8 and fast.shape == mask.shape
+    assert np.array_equal(fast, keep[labels].astype(np.uint8))
+
+
+@pytest.mark.parametrize("step", [1, 2, 7])
+def test_transposed_rows_copy_is_numpys(step):
+    """cv2.transpose of a row-strided float view (as `_subtract_line_levels` and
+    `_cross_checked_skew` use it) is numpy's contiguous transposed copy."""
+    a = np.random.default_rng(step).random((97, 531), dtype=np.float32)
+    assert np.array_equal(cv2.transpose(a[::step]), np.ascontiguousarray(a[::step].T))
+
+
+def percentile_down_columns_reference(rows: np.ndarray, q: float) -> np.ndarray:
+    """`preprocess._percentile_down_columns` as first written: one sort along the first axis."""
+    ordered = np.sort(rows, axis=0)
+    pos = q / 100.0 * (rows.shape[0] - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, rows.shape[0] - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 3), (51, 1602, 3), (48, 33)])
+def test_percentile_down_columns_match_the_sort_along_rows(shape):
+    """`preprocess._percentile_down_columns` (a transposed sort) against the sort along axis 0, on
+    the strided row sample `grid_colours` takes, ties included; and np.percentile's values (to the
+    last bit where numpy interpolates from the upper value)."""
+    rng = np.random.default_rng(shape[0])
+    image = np.round(rng.random((shape[0] * 3, *shape[1:]), dtype=np.float32) * 20) / 20  # ties
+    rows = image[::3]
+    for q in (10, 50, 90):
+        fast = P._percentile_down_columns(rows, q)
+        assert fast.shape == rows.shape[1:] and fast.dtype == np.float32
+        assert np.array_equal(fast, percentile_down_columns_reference(rows, q))
+        assert np.allclose(fast, np.percentile(rows, q, axis=0), rtol=0, atol=1e-6)

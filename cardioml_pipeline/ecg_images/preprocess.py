@@ -472,7 +472,7 @@ def _cross_checked_skew(g: np.ndarray, skew: float, major: float, bands: np.ndar
     0.3 degrees, the angle that lines up both families better (each family's power normalized by its
     best of the two) is kept."""
     h, w = g.shape
-    profs, col_centres = _band_profiles(np.ascontiguousarray(g.T), int(np.clip(w // 8, 32, 256)))
+    profs, col_centres = _band_profiles(cv2.transpose(g), int(np.clip(w // 8, 32, 256)))  # (a copy 3x faster than numpy's)
     if len(col_centres) < 3:
         return skew
     row_bands = _highpass(profs)
@@ -644,12 +644,16 @@ def channel_darkness(bgr: np.ndarray, k: int) -> np.ndarray:
 
 def _percentile_down_columns(rows: np.ndarray, q: float) -> np.ndarray:
     """`np.percentile(rows, q, axis=0)` (the same values) by one sort along the first axis: for a few
-    dozen rows that is ~15x faster than numpy's partition-based percentile along a strided axis."""
-    ordered = np.sort(rows, axis=0)
-    pos = q / 100.0 * (rows.shape[0] - 1)
+    dozen rows that is ~15x faster than numpy's partition-based percentile along a strided axis. The
+    rows are sorted transposed (each column's values contiguous: 1.3x faster again)."""
+    n = rows.shape[0]
+    pos = q / 100.0 * (n - 1)
     lo = int(math.floor(pos))
-    hi = min(lo + 1, rows.shape[0] - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+    hi = min(lo + 1, n - 1)
+    ordered = cv2.transpose(rows.reshape(n, -1))
+    ordered.sort(axis=1)
+    low, high = ordered[:, lo], ordered[:, hi]
+    return (low + (high - low) * (pos - lo)).reshape(rows.shape[1:])
 
 
 def grid_colours(d3: np.ndarray, grid: GridEstimate) -> list[np.ndarray]:
@@ -748,7 +752,7 @@ def _subtract_line_levels(score: np.ndarray) -> float:
     Returns the darkest line level removed: a floor under the thresholds for what is left over
     (line crossings, anti-aliased line edges)."""
     h, w = score.shape
-    rows = np.ascontiguousarray(score[:: max(1, h // 48)].T)
+    rows = cv2.transpose(score[:: max(1, h // 48)])  # (numpy's transposed copy, 2x faster)
     q = int(round(0.2 * (rows.shape[1] - 1)))
     colm = np.maximum(np.partition(rows, q, axis=1)[:, q], 0.0).astype(np.float32)
     np.subtract(score, colm[None, :], out=score)
@@ -805,9 +809,21 @@ def binarize_score(
     keep[0] = False
     ppm = px_per_mm or 4.0
     keep &= stats[:, cv2.CC_STAT_AREA] >= max(3, int(round(0.1 * ppm * ppm)))
-    mask = weak_mask if keep[1:].all() else keep[labels].astype(np.uint8)
+    mask = weak_mask if keep[1:].all() else kept_components(labels, keep)
     dark = _median_u8(u8, mask) / 255.0 if mask.any() else 0.0
     return mask, dark, (labels, stats, keep)
+
+
+def kept_components(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``keep[labels].astype(np.uint8)``: the uint8 0/1 mask of the labelled components `keep` (a bool
+    per label) marks. Up to 256 labels through OpenCV's lookup table (4x faster than numpy's gather),
+    else numpy's `take` on the flags as bytes (2x)."""
+    flags = np.ascontiguousarray(keep, dtype=bool).view(np.uint8)
+    if flags.size <= 256:
+        table = np.zeros(256, np.uint8)
+        table[: flags.size] = flags
+        return cv2.LUT(labels.astype(np.uint8), table)
+    return np.take(flags, labels)
 
 
 def scaled_grid(grid: GridEstimate, factor: float) -> GridEstimate:
@@ -858,11 +874,12 @@ def prepare_image(
     # gradient, and the gradient then reads as ink). Kit strips: k = 7/9/11/12/15/21 px give median
     # 16.5/16.5/16.3/16.3/16.1/16.1 dB (heavy 10.4/11.6/11.5/11.1/9.7/9.7); the demo holds at 9
     k = 9 if min(h, w) >= 60 else 7
-    d_luma = _darkness(luma, k)
     d3 = channel_darkness(bgr, k)
     if known_grid is not None:
         grid = dataclasses.replace(known_grid)
     else:
+        # the luma darkness serves the grid's measurement only (a known grid needs none)
+        d_luma = _darkness(luma, k)
         view = _grid_view(d_luma)
         grid = estimate_grid(d_luma, view, expected_px_per_mm=expected_px_per_mm)
     if not deskew:
