@@ -256,15 +256,23 @@ def test_cli_demo_data_pages_writes_pages_with_their_signals(tmp_path):
     assert len(snrs) == 13 and np.median(snrs) >= 12.0, snrs
 
 
-def test_cli_demo_data_rejects_an_unknown_page_layout(tmp_path):
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--pages", "9x9"], "unknown page layout '9x9'"),
+        (["--page-lead-order", "cabrera"], "--page-lead-order applies to whole pages"),
+    ],
+    ids=["unknown-layout", "lead-order-without-pages"],
+)
+def test_cli_demo_data_rejects_bad_page_options(tmp_path, options, message):
     import subprocess
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-m", "cardioml_pipeline.cli", "demo-data", "--patients", "1", "--pages", "9x9", "--out", str(tmp_path / "d")],
+        [sys.executable, "-m", "cardioml_pipeline.cli", "demo-data", "--patients", "1", *options, "--out", str(tmp_path / "d")],
         capture_output=True, text=True, timeout=120,
     )
-    assert done.returncode == 2 and "unknown page layout '9x9'" in done.stderr
+    assert done.returncode == 2 and message in done.stderr
     assert not (tmp_path / "d").exists()
 
 
@@ -414,18 +422,6 @@ def test_cli_demo_data_cabrera_pages_go_through_the_stage_as_printed(tmp_path):
         start = int(round(stored["start_s"][0] * FS))
         got = np.asarray(stored["signal_mv"][0])
         assert signal_agreement(avr[start : start + got.size], got, FS)[0] > 0.9
-
-
-def test_cli_demo_data_page_lead_order_needs_pages(tmp_path):
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-m", "cardioml_pipeline.cli", "demo-data", "--patients", "1", "--page-lead-order", "cabrera", "--out", str(tmp_path / "d")],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 2 and "--page-lead-order applies to whole pages" in done.stderr
-    assert not (tmp_path / "d").exists()
 
 
 @pytest.mark.parametrize("dpi", [110, 200])
