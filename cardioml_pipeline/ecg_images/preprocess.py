@@ -502,12 +502,13 @@ def estimate_grid(d_luma: np.ndarray, grid_view: np.ndarray | None = None, expec
     g = _grid_view(d_luma) if grid_view is None else grid_view
     # pitch from the whole-height column profile: a median over all rows ignores the trace (it covers
     # a minority of the rows in any column); a small rotation only widens the lines
-    colp = _highpass(_clip_profiles(_column_mean(g))[None, :])
     if h > TALL_FOR_ONE_PROFILE:
         # a whole page: over its height a few degrees of rotation move a vertical line by more than
         # the 1 mm pitch, and the whole-height profile keeps only the coarse layout; the pitch is read
         # from the power spectra of bands a few millimetres high instead (their mean)
         colp = _highpass(_band_profiles(g, PITCH_BAND_ROWS)[0])
+    else:
+        colp = _highpass(_clip_profiles(_column_mean(g))[None, :])
     if expected_px_per_mm:
         tau, strength = _period_near(colp, float(expected_px_per_mm))
         mx = 5 * tau

@@ -253,12 +253,9 @@ def off_trace_fractions(
     tol = 3.0 * trace.thickness + 1.0
     off = ink.copy()
     if trace.x1 >= trace.x0 and trace.y.size:
-        x0, x1 = max(trace.x0, 0), min(trace.x1, w - 1)
-        c = np.arange(x0, x1 + 1) - trace.x0
         # whole rows within [lo, hi]: ceil(lo) .. floor(hi); int32 compares, and the band is cleared
         # by a multiply instead of a boolean-mask assignment (the same pixels, a third of the time)
-        lo = np.ceil(np.where(trace.found[c], trace.top[c], trace.y[c]) - tol).astype(np.int32)
-        hi = np.floor(np.where(trace.found[c], trace.bottom[c], trace.y[c]) + tol).astype(np.int32)
+        x0, x1, lo, hi = _rows_around_trace(trace, w, tol)
         rows = np.arange(h, dtype=np.int32)[:, None]
         outside = (rows < lo[None, :]) | (rows > hi[None, :])
         span = off[:, x0 : x1 + 1]
@@ -287,14 +284,21 @@ def _within_reach(ink: np.ndarray, trace: Trace, reach_px: float) -> np.ndarray:
     """The ink within `reach_px` rows of the trace's run (or its interpolated position) in each of
     the trace's columns; none outside them."""
     h, w = ink.shape
-    x0, x1 = max(trace.x0, 0), min(trace.x1, w - 1)
-    c = np.arange(x0, x1 + 1) - trace.x0
-    lo = np.ceil(np.where(trace.found[c], trace.top[c], trace.y[c]) - reach_px).astype(np.int32)
-    hi = np.floor(np.where(trace.found[c], trace.bottom[c], trace.y[c]) + reach_px).astype(np.int32)
+    x0, x1, lo, hi = _rows_around_trace(trace, w, reach_px)
     rows = np.arange(h, dtype=np.int32)[:, None]
     near = np.zeros_like(ink)
     near[:, x0 : x1 + 1] = ((rows >= lo[None, :]) & (rows <= hi[None, :])).view(np.uint8)
     return cv2.multiply(ink, near)
+
+
+def _rows_around_trace(trace: Trace, w: int, margin: float) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """The trace's columns within the image (x0, x1) and, per column, the first and last whole row
+    within `margin` rows of the trace's run (or of its interpolated position where it has none)."""
+    x0, x1 = max(trace.x0, 0), min(trace.x1, w - 1)
+    c = np.arange(x0, x1 + 1) - trace.x0
+    lo = np.ceil(np.where(trace.found[c], trace.top[c], trace.y[c]) - margin).astype(np.int32)
+    hi = np.floor(np.where(trace.found[c], trace.bottom[c], trace.y[c]) + margin).astype(np.int32)
+    return x0, x1, lo, hi
 
 
 @dataclass(frozen=True)
