@@ -537,8 +537,14 @@ def _finish_grid(grid: GridEstimate, d_luma: np.ndarray, is_grid_view: bool = Fa
     h, w = d_luma.shape
     if not is_grid_view:
         d_luma = _grid_view(d_luma)
-    colp = _highpass(_clip_profiles(_column_mean(d_luma))[None, :])[0]
-    rowp = _highpass(_clip_profiles(_row_mean(d_luma))[None, :])[0]
+    return finish_grid_from_means(grid, _column_mean(d_luma), _row_mean(d_luma), h)
+
+
+def finish_grid_from_means(grid: GridEstimate, column_mean: np.ndarray, row_mean: np.ndarray, h: int) -> GridEstimate:
+    """`_finish_grid` from the grid view's column means and row means (`h`: the image's height); a
+    caller may average fewer rows or columns than the whole image (a page: every 8th)."""
+    colp = _highpass(_clip_profiles(column_mean)[None, :])[0]
+    rowp = _highpass(_clip_profiles(row_mean)[None, :])[0]
     # re-measure the horizontal pitch on the deskewed profile: fine comb around the major pitch
     power, df = _power_spectrum(colp[None, :])
     m5 = 5 * grid.px_per_mm_x
