@@ -297,20 +297,20 @@ def residual_skew(ink: np.ndarray, max_deg: float = 12.0) -> float:
     times, the fine one (every 0.1 degree) on it scaled down 4 times: at 1/8 a row still holds a
     baseline's ink within a pixel over a 0.5-degree step, and 49 turns cost a quarter as much."""
 
-    def shrunk(scale: int) -> np.ndarray:
+    def shrunk(image: np.ndarray, scale: int) -> np.ndarray:
         # cut to whole multiples of the factor: OpenCV's area averaging by an integer factor is ~5x
         # faster than by a fractional one
-        h, w = max(scale, ink.shape[0] // scale * scale), max(scale, ink.shape[1] // scale * scale)
-        return cv2.resize(ink[:h, :w].astype(np.float32), (w // scale, h // scale), interpolation=cv2.INTER_AREA)
+        h, w = max(scale, image.shape[0] // scale * scale), max(scale, image.shape[1] // scale * scale)
+        return cv2.resize(image[:h, :w], (w // scale, h // scale), interpolation=cv2.INTER_AREA)
 
     def sharpness(image: np.ndarray, angle: float) -> float:
         h, w = image.shape
         m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
-        profile = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR).sum(axis=1)
+        profile = cv2.reduce(cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR), 1, cv2.REDUCE_SUM).ravel()
         return float(np.dot(profile, profile))
 
-    small = shrunk(4)
-    coarse_image = shrunk(8) if min(ink.shape) >= 8 * 40 else small  # too few rows left at 1/8: stay at 1/4
+    small = shrunk(ink.astype(np.float32), 4)
+    coarse_image = shrunk(small, 2) if min(ink.shape) >= 8 * 40 else small  # too few rows left at 1/8: stay at 1/4
     coarse = np.arange(-max_deg, max_deg + 0.01, 0.5)
     best = float(coarse[np.argmax([sharpness(coarse_image, a) for a in coarse])])
     fine = np.arange(best - 0.5, best + 0.51, 0.1)
