@@ -239,6 +239,14 @@ def steep_stroke_positions_reference(
     left = np.maximum.accumulate(np.where(ink, -1, cols), axis=1) + 1
     right = np.minimum.accumulate(np.where(ink, n, cols)[:, ::-1], axis=1)[:, ::-1] - 1
     side = np.sign((left + right)[:, inner] - 2 * inner)  # +1: the run's middle is right of the column's
+    # a run at least MERGED_RUN_EXTRA_PX wider than the pen: the nearer of its two strokes, each the
+    # pen's middle pixel in from its edge
+    inset = (thickness - 1) / 2.0
+    from_left = left[:, inner] + inset - inner
+    from_right = right[:, inner] - inset - inner
+    nearer = np.where(np.abs(from_left) <= np.abs(from_right), from_left, from_right)
+    wide = (right - left + 1)[:, inner] >= thickness + D.MERGED_RUN_EXTRA_PX
+    side = np.where(wide, np.sign(nearer), side)
     rows = np.arange(h)[:, None]
     counted = ink[:, inner] & (rows >= t) & (rows <= b)
     pos = (counted & (side > 0)).sum(0)

@@ -274,7 +274,8 @@ def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 4
     return Trace(x0, x1, y, has, np.where(has, top, -1).astype(int), np.where(has, bottom, -1).astype(int), thickness, mask)
 
 
-THIN_PEN_PX = 3.0  # a pen this thin or thinner: the envelope's disc is a pixel or two, too coarse to undo
+THIN_PEN_PX = 4.0  # a pen this thin or thinner: the envelope's disc is a pixel or two, too coarse to undo
+MERGED_RUN_EXTRA_PX = 2  # a row's run at least this much wider than the pen holds two strokes
 
 
 def _steep_stroke_positions(
@@ -318,7 +319,19 @@ def _steep_stroke_positions(
     run = np.searchsorted(starts, row * (n + 1) + inner[which], side="right") - 1
     left = starts[run] - row * (n + 1)
     right = stops[run] - row * (n + 1) - 1
-    side = np.sign(left + right - 2 * inner[which])  # +1: the run's middle is right of the column's
+    column = inner[which]
+    side = np.sign(left + right - 2 * column)  # +1: the run's middle is right of the column's
+    # a row's run wider than the pen holds two strokes side by side: the up and the down stroke of
+    # a QRS spike drawn so close that their ink merges (a 100 dpi R wave is two or three columns
+    # wide). Its middle is then neither stroke: each stroke's middle lies in the pen's middle pixel
+    # counted in from its edge of the run, and the column's own stroke is the nearer of the two
+    wide = right - left + 1 >= thickness + MERGED_RUN_EXTRA_PX
+    if wide.any():
+        inset = (thickness - 1) / 2.0
+        from_left = left[wide] + inset - column[wide]
+        from_right = right[wide] - inset - column[wide]
+        nearer = np.where(np.abs(from_left) <= np.abs(from_right), from_left, from_right)
+        side[wide] = np.sign(nearer)
     m = inner.size
 
     def count(selected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
