@@ -238,8 +238,9 @@ def off_trace_fractions(
     px_per_mm: tuple[float, float] | None,
     reach_px: float | None = None,
 ) -> tuple[float, float]:
-    """(grid_residue, off_trace_ink) as defined in the module docstring, over the ink within
-    `reach_px` rows of the trace's run in each of its columns (all the ink when None).
+    """(grid_residue, off_trace_ink) as `QC_METRICS` describes them, over the ink within `reach_px`
+    rows of the trace's run in each of its columns (all the ink when None), less the ink that enters
+    across the image's top or bottom edge and stays clear of the trace (`without_intruding_ink`).
 
     Computed on whole arrays (a band mask around the trace, lattice rows and columns as index sets)
     rather than on per-pixel coordinate lists: the same counts, a fraction of the time."""
@@ -417,7 +418,7 @@ QC_METRICS: tuple[QcMetric, ...] = (
     ),
     QcMetric(
         "grid_residue",
-        "Ink left on the detected grid lattice after grid removal, away from the trace, as a fraction of the ink within the trace's columns and within 10 mm (1 mV) of the trace (0 without a grid).",
+        "Ink left on the detected grid lattice after grid removal, away from the trace, as a fraction of the ink within the trace's columns and within 10 mm (1 mV) of the trace (0 without a grid). Ink that enters the image across its top or bottom edge and never comes near the trace (a neighbouring lead the crop cut through) is not judged.",
         maximum=MAX_GRID_RESIDUE,
         reason="grid residue {value:.2f} > {limit:.2f}",
     ),
@@ -474,7 +475,7 @@ QC_METRICS: tuple[QcMetric, ...] = (
     ),
     QcMetric(
         "off_trace_ink",
-        "Ink farther than 3 trace widths from the trace, as a fraction of the ink within the trace's columns and within 10 mm (1 mV) of the trace (labels, specks, leftover grid, noise, a neighbouring trace's excursions); ink farther away cannot be taken for the trace and is not judged.",
+        "Ink farther than 3 trace widths from the trace, as a fraction of the ink within the trace's columns and within 10 mm (1 mV) of the trace (labels, specks, leftover grid, noise, a neighbouring trace's excursions); ink farther away cannot be taken for the trace and is not judged, nor is ink that enters the image across its top or bottom edge and never comes near the trace (a neighbouring lead the crop cut through).",
         maximum=MAX_OFF_TRACE_INK,
         reason="{value:.0%} of the ink is off the trace (noise, text or leftover grid)",
     ),
