@@ -13,7 +13,7 @@ DEMO_SEED ?= 0
 # bumped when the generator's output changes, so `make demo` writes the demo data again
 DEMO_VERSION := 3
 # measured on a fresh clone (README: Set-up)
-DEMO_MINUTES := 10 (up to 17 on a busy machine)
+DEMO_MINUTES := 5 (up to 17 on a busy machine)
 DEMO_DISK := 1.7 GB
 PYTEST_ARGS ?=
 UV_VERSION := 0.13.8
