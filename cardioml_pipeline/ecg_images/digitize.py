@@ -227,8 +227,10 @@ def _attach_end_pieces(
     return x0, x1
 
 
-def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 41) -> Trace:
-    """Per-column curve position (see module docstring); `level_window` ~ 0.3 s in columns."""
+def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 41, thin_pen_px: float | None = None) -> Trace:
+    """Per-column curve position (see module docstring); `level_window` ~ 0.3 s in columns.
+    `thin_pen_px`: the widest pen (px) read by its steep strokes (`_steep_stroke_positions`);
+    default `THIN_PEN_PX` (an image enlarged k times passes k x that: the pen as the source drew it)."""
     sub = (mask[:, x0 : x1 + 1] != 0).view(np.uint8)
     h, n = sub.shape
     cnt = cv2.reduce(sub, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
@@ -269,12 +271,12 @@ def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 4
             top[c], bottom[c] = starts[j], ends[j]
 
     y = _envelope_estimate(top, bottom, has, thickness, level_window)
-    if thickness <= THIN_PEN_PX:
+    if thickness <= (THIN_PEN_PX if thin_pen_px is None else thin_pen_px):
         y = _steep_stroke_positions(sub, top, bottom, has, thickness, y)
     return Trace(x0, x1, y, has, np.where(has, top, -1).astype(int), np.where(has, bottom, -1).astype(int), thickness, mask)
 
 
-THIN_PEN_PX = 4.0  # a pen this thin or thinner: the envelope's disc is a pixel or two, too coarse to undo
+THIN_PEN_PX = 4.0  # a pen this thin or thinner (source pixels: 8 in an image read enlarged twice): the envelope's disc is a pixel or two, too coarse to undo
 MERGED_RUN_EXTRA_PX = 2  # a row's run at least this much wider than the pen holds two strokes
 
 

@@ -34,6 +34,7 @@ from cardioml_pipeline.ecg_images.digitize import (
     PAPER_SPEED_MM_S,
     PULSE_MV,
     PULSE_S,
+    THIN_PEN_PX,
     CalibrationPulse,
     column_positions,
     find_calibration_pulse,
@@ -120,7 +121,7 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
             # faint trace has at the source's scale)
             near_source_ink = cv2.dilate(cv2.resize(prep.ink, enlarged.shape[1::-1], interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
             judged = cv2.bitwise_and(fine.ink, near_source_ink)
-        result = _at_source_scale(_process_prepared(enlarged, enlarged_default, fine, known_grid=grid, judged_ink=judged), f)
+        result = _at_source_scale(_process_prepared(enlarged, enlarged_default, fine, known_grid=grid, judged_ink=judged, scale=f), f)
         if result.signal_mv.size:
             if prep.ink_darkness > 0:
                 # the paper's noise as the source shows it (interpolation invents grey levels
@@ -152,11 +153,18 @@ def _at_source_scale(result: ProcessedLead, factor: int) -> ProcessedLead:
 
 
 def _process_prepared(
-    image: np.ndarray, default_px_per_mm: float | None, prep, known_grid=None, judged_ink: np.ndarray | None = None, expected_px_per_mm: float | None = None
+    image: np.ndarray,
+    default_px_per_mm: float | None,
+    prep,
+    known_grid=None,
+    judged_ink: np.ndarray | None = None,
+    expected_px_per_mm: float | None = None,
+    scale: int = 1,
 ) -> ProcessedLead:
     """`process_lead_image` on an image already prepared. `known_grid`: passed on to the retries'
     `prepare_image`. `judged_ink`: the ink QC's off-trace and grid-residue fractions are measured on
-    (default: all the ink)."""
+    (default: all the ink). `scale`: the image is the source enlarged this many times (a pen is thin
+    or not as the source drew it: `digitize.THIN_PEN_PX` source pixels)."""
     default_ppm = float(default_px_per_mm) if default_px_per_mm else DEFAULT_PX_PER_MM
     if prep.too_small:
         return _failed(prep.bgr, f"image too small ({prep.bgr.shape[0]}x{prep.bgr.shape[1]} px)", default_ppm, "default")
@@ -218,7 +226,7 @@ def _process_prepared(
             gain = pulse_gain(pulse, ppy)
     x0, x1 = _trim_end_strokes(mask, x0, x1, ppx, ppy)
     metrics["gain_mm_mv"] = gain
-    trace = column_positions(mask, x0, x1, level_window=0.3 * 25.0 * ppx)
+    trace = column_positions(mask, x0, x1, level_window=0.3 * 25.0 * ppx, thin_pen_px=THIN_PEN_PX * scale)
     sig = to_millivolts(trace, ppx, ppy, gain_mm_mv=gain)
 
     h, w = ink.shape
