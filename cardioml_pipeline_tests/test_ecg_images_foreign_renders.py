@@ -117,6 +117,21 @@ def test_calibration_pulse_is_found_recorded_and_kept_out_of_the_signal():
     assert r > 0.9 and abs(lag) < 0.1
 
 
+@pytest.mark.parametrize("key", ["1001_V3", "1003_V6", "1026_V6"])
+def test_a_pulse_cut_by_the_crops_top_edge_is_found_and_kept_out(key):
+    """A calibration pulse whose top the crop cut off: two strokes hanging from the top edge. 1001_V3:
+    the strokes start a pixel below the edge; 1003_V6: the inner stroke runs on into the first QRS;
+    1026_V6: a grid line cuts some of a stroke's columns short. Each was missed, and the reading
+    began inside the pulse, following its top or the lower neighbour's pulse for 0.17 s (5.9, 14.6
+    and 10.6 dB; now 19.9, 22.1 and 12.4)."""
+    image, truth, meta = _kit(key)
+    assert meta["calibration_pulse"]
+    out = process_lead_image(image)
+    assert np.isfinite(out.qc_metrics["calibration_pulse_width_px"])
+    _, _, lag = signal_agreement(truth, out.signal_mv, FS)
+    assert lag >= 0, lag  # the reading starts at or after the signal's first sample, not in the pulse
+
+
 def _pulse_then(signal: np.ndarray) -> np.ndarray:
     """What many machines print: 0.1 s of baseline, the 1 mV x 0.2 s step, 0.1 s of baseline, the ECG."""
     flat = np.zeros(int(0.1 * FS))

@@ -111,6 +111,7 @@ def trace_columns(
 
 PULSE_MV = 1.0  # the standard calibration pulse: 1 mV high ...
 PULSE_S = 0.2  # ... for 0.2 s
+CLIPPED_TOP_MM = 0.25  # a pulse stroke starting this close to the image's top edge was cut by it
 
 
 @dataclass
@@ -148,7 +149,9 @@ def find_calibration_pulse(mask: np.ndarray, x0: int, x1: int, px_per_mm_x: floa
         bottom = np.where(has, first_gap - 1, -1)
         height = np.where(has, bottom - top + 1, 0)
         nominal = 10.0 * px_per_mm_y
-        clipped_top = has & (top == 0)
+        # a stroke that starts within a quarter millimetre of the top edge ran on past it (the edge
+        # row of an anti-aliased stroke can fall below the ink threshold)
+        clipped_top = has & (top <= int(round(CLIPPED_TOP_MM * px_per_mm_y)))
         tall = has & (height <= 2.2 * nominal + 2 * thick) & ((height >= 0.4 * nominal) | (clipped_top & (height >= 0.25 * nominal)))
         cols = np.flatnonzero(tall)
         if cols.size < 2:
@@ -173,8 +176,10 @@ def find_calibration_pulse(mask: np.ndarray, x0: int, x1: int, px_per_mm_x: floa
                 base = base_outer if runs_on else float(np.median(np.r_[bottom[a0 : a1 + 1], bottom[b0 : b1 + 1]]))
                 if clipped_top[a0 : a1 + 1].any() and clipped_top[b0 : b1 + 1].any():
                     # the crop cut the pulse's top off: two strokes from the border down to the
-                    # baseline; its width is known, its height is not
-                    if abs(float(np.median(bottom[a0 : a1 + 1])) - float(np.median(bottom[b0 : b1 + 1]))) > max(3.0, 0.5 * px_per_mm_y):
+                    # baseline; its width is known, its height is not. Both reach the baseline (each
+                    # stroke's lowest ink: a grid line crossing a stroke can cut some of its columns
+                    # short), unless the inner one runs on into the first QRS
+                    if not runs_on and abs(float(bottom[a0 : a1 + 1].max()) - float(bottom[b0 : b1 + 1].max())) > max(3.0, 0.5 * px_per_mm_y):
                         continue
                     return CalibrationPulse(side, lo + a0, lo + b1, float("nan"), float(gap))
                 mid = np.arange(a1 + 1, b0)
