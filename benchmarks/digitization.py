@@ -44,6 +44,8 @@ def phase_free_snr(reference: np.ndarray, estimate: np.ndarray, lag_s: float) ->
     """SNR (dB, as `signal_agreement` computes it) at the best sub-sample alignment: the reference
     shifted by 0, 0.1, ..., 0.9 samples (linear interpolation), each at the whole-sample lag found and
     the one before it, so that every shift within a sample of that lag is tried."""
+    from cardioml_pipeline.ecg_images.digitize import centred_overlap, snr_db
+
     ref = np.asarray(reference, np.float64)
     est = np.asarray(estimate, np.float64)
     lag = int(round(lag_s * FS))
@@ -52,14 +54,8 @@ def phase_free_snr(reference: np.ndarray, estimate: np.ndarray, lag_s: float) ->
     for fraction in np.arange(10) / 10:
         shifted = np.interp(grid + fraction, grid, ref)
         for whole in (lag - 1, lag):
-            r0, e0 = max(0, whole), max(0, -whole)
-            n = min(ref.size - r0, est.size - e0)
-            if n < FS // 2:
-                continue
-            a = shifted[r0 : r0 + n] - shifted[r0 : r0 + n].mean()
-            b = est[e0 : e0 + n] - est[e0 : e0 + n].mean()
-            noise = float(np.dot(a - b, a - b))
-            best = max(best, 10 * np.log10(float(np.dot(a, a)) / noise) if noise > 0 else float("inf"))
+            if (pair := centred_overlap(shifted, est, whole, FS // 2)) is not None:
+                best = max(best, snr_db(*pair))
     return best
 
 

@@ -232,10 +232,14 @@ def _attach_end_pieces(
     return x0, x1
 
 
-def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 41, thin_pen_px: float | None = None) -> Trace:
+THIN_PEN_PX = 4.0  # a pen this thin or thinner (source pixels: 8 in an image read enlarged twice): the envelope's disc is a pixel or two, too coarse to undo
+MERGED_RUN_EXTRA_PX = 2  # a row's run at least this much wider than the pen holds two strokes
+
+
+def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 41, thin_pen_px: float = THIN_PEN_PX) -> Trace:
     """Per-column curve position (see module docstring); `level_window` ~ 0.3 s in columns.
-    `thin_pen_px`: the widest pen (px) read by its steep strokes (`_steep_stroke_positions`);
-    default `THIN_PEN_PX` (an image enlarged k times passes k x that: the pen as the source drew it)."""
+    `thin_pen_px`: the widest pen (px) read by its steep strokes (`_steep_stroke_positions`; an image
+    enlarged k times passes k x `THIN_PEN_PX`: the pen as the source drew it)."""
     sub = (mask[:, x0 : x1 + 1] != 0).view(np.uint8)
     h, n = sub.shape
     cnt = cv2.reduce(sub, 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
@@ -276,13 +280,9 @@ def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 4
             top[c], bottom[c] = starts[j], ends[j]
 
     y = _envelope_estimate(top, bottom, has, thickness, level_window)
-    if thickness <= (THIN_PEN_PX if thin_pen_px is None else thin_pen_px):
+    if thickness <= thin_pen_px:
         y = _steep_stroke_positions(sub, top, bottom, has, thickness, y)
     return Trace(x0, x1, y, has, np.where(has, top, -1).astype(int), np.where(has, bottom, -1).astype(int), thickness, mask)
-
-
-THIN_PEN_PX = 4.0  # a pen this thin or thinner (source pixels: 8 in an image read enlarged twice): the envelope's disc is a pixel or two, too coarse to undo
-MERGED_RUN_EXTRA_PX = 2  # a row's run at least this much wider than the pen holds two strokes
 
 
 def _steep_stroke_positions(
@@ -593,23 +593,32 @@ def signal_agreement(reference: np.ndarray, estimate: np.ndarray, fs: int, max_s
     max_lag = int(round(max_shift_s * fs))
     best = (-np.inf, np.nan, np.nan)
     for lag in range(-max_lag, max_lag + 1):
-        # estimate sample i corresponds to reference sample i + lag
-        r0 = max(0, lag)
-        e0 = max(0, -lag)
-        n = min(ref.size - r0, est.size - e0)
-        if n < max(10, fs // 2):
+        pair = centred_overlap(ref, est, lag, max(10, fs // 2))
+        if pair is None:
             continue
-        a = ref[r0 : r0 + n]
-        b = est[e0 : e0 + n]
-        a = a - a.mean()
-        b = b - b.mean()
+        a, b = pair
         den = np.sqrt(np.dot(a, a) * np.dot(b, b))
         r = float(np.dot(a, b) / den) if den > 0 else 0.0
         if r > best[0]:
-            noise = float(np.dot(a - b, a - b))
-            sig = float(np.dot(a, a))
-            snr = 10 * np.log10(sig / noise) if noise > 0 else np.inf
-            best = (r, snr, lag / fs)
+            best = (r, snr_db(a, b), lag / fs)
     if not np.isfinite(best[0]):
         return float("nan"), float("nan"), float("nan")
     return best
+
+
+def centred_overlap(reference: np.ndarray, estimate: np.ndarray, lag: int, min_samples: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The overlapping parts of two float64 signals with estimate sample i taken as reference sample
+    i + `lag`, each less its own mean; None when they overlap by fewer than `min_samples`."""
+    r0, e0 = max(0, lag), max(0, -lag)
+    n = min(reference.size - r0, estimate.size - e0)
+    if n < min_samples:
+        return None
+    a = reference[r0 : r0 + n]
+    b = estimate[e0 : e0 + n]
+    return a - a.mean(), b - b.mean()
+
+
+def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    """10 log10(sum(ref^2) / sum((ref - est)^2)) of two aligned, centred signals (inf when equal)."""
+    noise = float(np.dot(reference - estimate, reference - estimate))
+    return 10 * np.log10(float(np.dot(reference, reference)) / noise) if noise > 0 else np.inf
