@@ -309,6 +309,57 @@ def test_merged_up_and_down_strokes_of_a_narrow_spike_are_read_apart():
         assert np.abs(trace.y[strokes] - want[strokes]).max() <= 1.0, (trace.y[19:28], want[19:28])
 
 
+def _trace_with_spike(h: int, w: int, spike: dict[int, list[tuple[int, int]]]) -> np.ndarray:
+    """A level trace drawn with a 3 px pen (rows 20-22), except in the `spike` columns, which hold the
+    given runs of ink (first and last row)."""
+    mask = np.zeros((h, w), np.uint8)
+    mask[20:23, :] = 1
+    for column, runs in spike.items():
+        mask[:, column] = 0
+        for first, last in runs:
+            mask[first : last + 1, column] = 1
+    return mask
+
+
+def test_a_speck_beside_a_steep_strokes_edge_is_not_followed():
+    """An S wave down to rows 66-67 and back within four columns, one column holding a 2 px speck
+    of the stroke's anti-aliased edge 4 rows above the stroke. The trace follower (here on: a few
+    specks elsewhere give it enough columns with several pieces of ink) can pass through the speck
+    or the stroke at the same cost; it took the speck, and the trough was read 20 px short (as on
+    ecg-image-kit's 1030_V1). Ties now go to the run nearer the next column's."""
+    spike = {28: [(20, 60)], 29: [(40, 41), (46, 67)], 30: [(45, 66)], 31: [(22, 66)]}
+    mask = _trace_with_spike(90, 60, spike)
+    for column in (3, 8, 13, 45, 50, 55):
+        mask[2:4, column] = 1
+    trace = D.column_positions(mask, 0, 59)
+    assert trace.bottom[29] == 67, (trace.top[27:33], trace.bottom[27:33])
+    assert trace.y[29] >= 55, trace.y[27:33]
+
+
+def test_a_speck_nearer_the_expected_row_gives_way_to_the_stroke_beside_it():
+    """A column with two pieces of ink (and few such columns: each is decided on its own) takes the
+    piece nearest the row interpolated from its neighbours. Across a QRS that row is rough, and a
+    speck of the stroke's edge no taller than the pen can lie nearer it than the stroke: the
+    tallest piece within a pen width of the nearest is taken then."""
+    spike = {28: [(20, 64)], 29: [(48, 49), (53, 67)], 30: [(52, 66)], 31: [(22, 66)]}
+    trace = D.column_positions(_trace_with_spike(90, 60, spike), 0, 59)
+    assert trace.bottom[29] == 67, (trace.top[27:33], trace.bottom[27:33])
+
+
+def test_a_column_reaching_above_and_below_both_neighbours_lies_on_their_side():
+    """Three columns where a shadow merged under a level trace (ink from the trace's top down 40
+    px): their ink's extent says nothing about where the trace is, and the old rule (the side
+    farther from the local level) read the shadow's bottom. Such a column lies on the side its
+    neighbours lean to. On ecg-image-kit strips: 1033_aVR (a wrinkle's shadow under a level
+    stretch) 17.3 -> 20.5 dB, 1019_III (the strip's first 0.25 s, 100 dpi, heavy) 16.2 -> 19.2."""
+    trace = D.column_positions(_trace_with_spike(90, 80, {c: [(20, 61)] for c in (40, 41, 42)}), 0, 79)
+    assert np.abs(trace.y[40:43] - 21).max() <= 2, trace.y[38:45]
+    for key, least in (("1033_aVR", 19.5), ("1019_III", 18.5)):
+        image, truth, _ = _kit(key)
+        snr = signal_agreement(truth, process_lead_image(image).signal_mv, FS)[1]
+        assert snr >= least, (key, snr)
+
+
 def test_narrow_qrs_complexes_of_real_100_dpi_strips():
     """The 24 leads of two clean 100 dpi ecg-image-kit pages (pink and red grids): their QRS up and
     down strokes merge into one blob of ink. Median SNR 16.4 dB reading a merged row at its middle,

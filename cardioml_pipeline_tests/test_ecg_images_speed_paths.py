@@ -18,7 +18,8 @@ from cardioml_pipeline.ecg_images import preprocess as P
 
 
 def follow_runs_reference(sub: np.ndarray, thickness: float, skip_cost: float = 1.0):
-    """`digitize._follow_runs` as first written: one tuple per state, numpy scalars."""
+    """`digitize._follow_runs` as first written (one tuple per state, numpy scalars), with its rule
+    for ties since image processing 1.8.2: of two runs stepped from at equal cost, the nearer."""
     h, n = sub.shape
     cols, starts, ends = D.column_runs(sub, max(1.0, thickness))
     bounds = np.searchsorted(cols, np.arange(n + 1))
@@ -33,12 +34,12 @@ def follow_runs_reference(sub: np.ndarray, thickness: float, skip_cost: float = 
             if not prev:
                 cur.append((0.0, t, b, -1, k))
                 continue
-            best, arg = math.inf, -1
-            for j, (cost, pt, pb, _, _) in enumerate(prev):
+            best, arg, best_gap = math.inf, -1, math.inf
+            for j, (cost, pt, pb, _, run) in enumerate(prev):
                 gap = t - pb - 1.0 if t > pb + 1.0 else (pt - b - 1.0 if pt > b + 1.0 else 0.0)
                 total = cost + max(0.0, gap - slack) * scale
-                if total < best:
-                    best, arg = total, j
+                if total < best or (total == best and run >= 0 and gap < best_gap):
+                    best, arg, best_gap = total, j, gap
             cur.append((best, t, b, arg, k))
         if prev:
             j = min(range(len(prev)), key=lambda i: prev[i][0])

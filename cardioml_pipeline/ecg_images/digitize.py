@@ -7,7 +7,8 @@
 2. **One vertical position per column** (`column_positions`). Columns holding a single run of ink are
    handled vectorized; for columns with several runs (a label above the trace, leftover noise) the
    run nearest to the position interpolated from the single-run neighbours wins (runs less than one
-   trace-width apart are merged first). Within the chosen run the position is its middle, except in
+   trace-width apart are merged first; a run no taller than the pen gives way to the tallest run
+   within a pen width of it). Within the chosen run the position is its middle, except in
    runs taller than 1.6 trace widths (steep strokes, wave apices): at a local apex (the run's top is
    above both neighbours' tops) the top is used, at a local nadir the bottom (each moved half a
    trace width inwards), so R and S peaks keep their amplitude instead of being cut to the stroke's
@@ -277,6 +278,12 @@ def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 4
                 ref = float(np.median(rows))
             dist = np.where(ref < starts, starts - ref, np.where(ref > ends, ref - ends, 0.0))
             j = int(np.argmin(dist - 1e-3 * (ends - starts)))
+            if ends[j] - starts[j] + 1 <= thickness:
+                # a speck no taller than the pen (a steep stroke's anti-aliased edge can lie nearer
+                # the row interpolated across a QRS than the stroke does) gives way to the tallest
+                # run within a pen width of it
+                near = np.flatnonzero(dist <= dist[j] + max(1.0, thickness))
+                j = int(near[np.argmax((ends - starts)[near])])
             top[c], bottom[c] = starts[j], ends[j]
 
     y = _envelope_estimate(top, bottom, has, thickness, level_window)
@@ -392,7 +399,8 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
     stepping from a run to the next column's run costs their vertical gap beyond one pen width, in pen
     widths (0 when they touch or nearly do: a steep QRS stroke is free), and a column may be skipped at `skip_cost` (where the trace
     is faint or hidden and only foreign ink is there). A neighbouring trace, a label or a shadow is
-    then left out wherever reaching it costs more than following the trace's own continuity.
+    then left out wherever reaching it costs more than following the trace's own continuity. Of
+    equally cheap steps into a run from two runs, the one from the nearer run is taken.
     Returns per column (top, bottom, found)."""
     h, n = sub.shape
     cols, starts, ends = column_runs(sub, max(1.0, thickness))
@@ -440,11 +448,16 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
             cur = []
             for k in range(lo, hi):
                 t, b = run_top[k], run_bottom[k]
-                best, arg = math.inf, -1
-                for j, (cost, pt, pb, _, _) in enumerate(prev):
+                best, arg, best_gap = math.inf, -1, math.inf
+                for j, (cost, pt, pb, _, run) in enumerate(prev):
                     total = _step_cost(cost, pt, pb, t, b, slack, scale)
-                    if total < best:
-                        best, arg = total, j
+                    # of two runs at equal cost (gaps within the slack are free), the nearer one: a
+                    # speck of a stroke's edge a few rows off the stroke is as cheap to pass through
+                    # as the stroke itself, and taking it cut a trough short by 20 px. (The skip
+                    # state, last, never wins a tie.)
+                    gap = max(0.0, t - pb - 1.0, pt - b - 1.0)
+                    if total < best or (total == best and run >= 0 and gap < best_gap):
+                        best, arg, best_gap = total, j, gap
                 cur.append((best, t, b, arg, k))
             j = _cheapest(prev)
             cost, pt, pb, _, _ = prev[j]
@@ -530,7 +543,8 @@ def _envelope_estimate(top: np.ndarray, bottom: np.ndarray, has: np.ndarray, thi
     back exactly wherever it is smooth at the pen's scale, and at peaks; eroding the bottoms (a
     closing) gives it back at troughs; where they disagree the column is at a peak when the opening
     lies farther above the trace's local level (running median over ~0.3 s) than the closing lies
-    below it, else in a trough. Unlike the run's midpoint, this keeps
+    below it, else in a trough (but a column reaching above and below both neighbours' lies on the
+    side their middles lean to). Unlike the run's midpoint, this keeps
     the amplitude of R and S waves and the position of steep strokes."""
     n = top.size
     idx = np.flatnonzero(has)
@@ -554,7 +568,18 @@ def _envelope_estimate(top: np.ndarray, bottom: np.ndarray, has: np.ndarray, thi
     level = ndimage.median_filter(m, size=max(3, int(level_window) | 1), mode="nearest")
     up = level - opened  # how far above the local level the peak reading is
     down = closed - level  # how far below it the trough reading is
-    return np.where(closed - opened <= 2.0, m, np.where(up >= down, opened, closed))
+    peak = up >= down
+    # a column whose ink reaches both higher and lower than either neighbour's (a narrow QRS whose
+    # peak and trough share it, a shadow merged with the trace) says nothing by its extent: it lies
+    # on the side its neighbours' middles lean to
+    op, cp = _pad_edge(opened, 1), _pad_edge(closed, 1)  # [c] and [c + 2]: column c's neighbours
+    both = (opened <= np.minimum(op[:-2], op[2:])) & (closed >= np.maximum(cp[:-2], cp[2:]))
+    both &= (opened <= level) & (level <= closed)
+    if both.any():
+        mp = _pad_edge(m, 1)
+        around = (mp[:-2] + mp[2:]) / 2
+        peak = np.where(both, np.abs(around - opened) < np.abs(around - closed), peak)
+    return np.where(closed - opened <= 2.0, m, np.where(peak, opened, closed))
 
 
 def to_millivolts(
