@@ -360,6 +360,32 @@ def test_a_column_reaching_above_and_below_both_neighbours_lies_on_their_side():
         assert snr >= least, (key, snr)
 
 
+def test_a_thin_pens_cap_beside_a_sharp_trough_is_read_as_the_stroke():
+    """A thin pen (3 px) draws a sharp trough with a round cap: the column before the trough's own
+    reaches the trough's bottom row too, but its run reaches far higher than the trough column's,
+    and the column before it stops short of that row (it is the stroke coming down). Read as the
+    trough (the envelope's disc reaches one column only), it was 10 px low; it is now read where
+    its stroke crosses the column. On ecg-image-kit's clean pages: page 1002 (300 dpi) median 18.1
+    -> 19.3 dB over its 12 leads, page 1021 (100 dpi) 16.1 -> 17.1."""
+    mask = np.zeros((100, 60), np.uint8)
+    mask[38:41, :] = 1
+    trough = {29: [(38, 60)], 30: [(45, 79)], 31: [(58, 80)], 32: [(70, 80)], 33: [(56, 79)], 34: [(40, 62)]}
+    for column, runs in trough.items():
+        mask[:, column] = 0
+        for first, last in runs:
+            mask[first : last + 1, column] = 1
+    trace = D.column_positions(mask, 0, 59)
+    assert trace.thickness == 3.0
+    assert trace.y[30] < trace.y[31] < 75 < trace.y[32], trace.y[28:36]
+    for patient, least in (("1002", 19.0), ("1021", 16.5)):
+        snrs = []
+        for lead in ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]:
+            image, truth, meta = _kit(f"{patient}_{lead}")
+            assert meta["distortion"] == "clean"
+            snrs.append(signal_agreement(truth, process_lead_image(image).signal_mv, FS)[1])
+        assert np.median(snrs) >= least, (patient, np.median(snrs))
+
+
 def test_narrow_qrs_complexes_of_real_100_dpi_strips():
     """The 24 leads of two clean 100 dpi ecg-image-kit pages (pink and red grids): their QRS up and
     down strokes merge into one blob of ink. Median SNR 16.4 dB reading a merged row at its middle,

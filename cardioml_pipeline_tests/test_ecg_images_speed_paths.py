@@ -229,8 +229,8 @@ def steep_stroke_positions_reference(
     if inner.size == 0:
         return y
     t, b = top[inner], bottom[inner]
-    # an apex or nadir column keeps the envelope's reading
-    apex = (t <= np.minimum(top[inner - 1], top[inner + 1])) | (b >= np.maximum(bottom[inner - 1], bottom[inner + 1]))
+    # an apex or nadir column keeps the envelope's reading (the rule itself is not what this compares)
+    apex = D._apex_or_nadir(top, bottom, inner, thickness)
     inner, t, b = inner[~apex], t[~apex], b[~apex]
     if inner.size == 0:
         return y

@@ -233,6 +233,7 @@ def _attach_end_pieces(
     return x0, x1
 
 
+CAP_PEN_PX = 4.0  # pens thinner than this (their disc reaches one column each side) have their apex columns told from the strokes beside them
 THIN_PEN_PX = 4.0  # a pen this thin or thinner (source pixels: 8 in an image read enlarged twice): the envelope's disc is a pixel or two, too coarse to undo
 MERGED_RUN_EXTRA_PX = 2  # a row's run at least this much wider than the pen holds two strokes
 
@@ -292,6 +293,22 @@ def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 4
     return Trace(x0, x1, y, has, np.where(has, top, -1).astype(int), np.where(has, bottom, -1).astype(int), thickness, mask)
 
 
+def _apex_or_nadir(top: np.ndarray, bottom: np.ndarray, inner: np.ndarray, thickness: float) -> np.ndarray:
+    """Which of the columns `inner` (each with a found neighbour on both sides) hold an apex or a
+    nadir: their run reaches as high (low) as both neighbours'. A thin pen's round cap draws the
+    columns beside a sharp apex level with it, so for a pen under `CAP_PEN_PX` (the envelope's disc
+    then reaches only the next column) a column sharing the apex's row with one neighbour, whose run
+    reaches farther from it than that neighbour's while the other neighbour's stops short of the
+    row, is the stroke leading there, not the apex."""
+    t, b = top[inner], bottom[inner]
+    before_t, after_t, before_b, after_b = top[inner - 1], top[inner + 1], bottom[inner - 1], bottom[inner + 1]
+    if thickness >= CAP_PEN_PX:
+        return (t <= np.minimum(before_t, after_t)) | (b >= np.maximum(before_b, after_b))
+    peak = (t <= np.minimum(before_t, after_t)) & ~((t == before_t) & (b > before_b) & (after_t > t)) & ~((t == after_t) & (b > after_b) & (before_t > t))
+    nadir = (b >= np.maximum(before_b, after_b)) & ~((b == before_b) & (t < before_t) & (after_b < b)) & ~((b == after_b) & (t < after_t) & (before_b < b))
+    return peak | nadir
+
+
 def _steep_stroke_positions(
     sub: np.ndarray, top: np.ndarray, bottom: np.ndarray, has: np.ndarray, thickness: float, y: np.ndarray, tall: float = 2.5
 ) -> np.ndarray:
@@ -317,8 +334,7 @@ def _steep_stroke_positions(
     if inner.size == 0:
         return y
     t, b = top[inner], bottom[inner]
-    # an apex or nadir column keeps the envelope's reading
-    apex = (t <= np.minimum(top[inner - 1], top[inner + 1])) | (b >= np.maximum(bottom[inner - 1], bottom[inner + 1]))
+    apex = _apex_or_nadir(top, bottom, inner, thickness)  # keeps the envelope's reading
     inner, t, b = inner[~apex], t[~apex], b[~apex]
     if inner.size == 0:
         return y
