@@ -233,7 +233,6 @@ def _attach_end_pieces(
     return x0, x1
 
 
-CAP_PEN_PX = 4.0  # pens thinner than this (their disc reaches one column each side) have their apex columns told from the strokes beside them
 THIN_PEN_PX = 4.0  # a pen this thin or thinner (source pixels: 8 in an image read enlarged twice): the envelope's disc is a pixel or two, too coarse to undo
 MERGED_RUN_EXTRA_PX = 2  # a row's run at least this much wider than the pen holds two strokes
 
@@ -296,13 +295,13 @@ def column_positions(mask: np.ndarray, x0: int, x1: int, level_window: float = 4
 def _apex_or_nadir(top: np.ndarray, bottom: np.ndarray, inner: np.ndarray, thickness: float) -> np.ndarray:
     """Which of the columns `inner` (each with a found neighbour on both sides) hold an apex or a
     nadir: their run reaches as high (low) as both neighbours'. A thin pen's round cap draws the
-    columns beside a sharp apex level with it, so for a pen under `CAP_PEN_PX` (the envelope's disc
-    then reaches only the next column) a column sharing the apex's row with one neighbour, whose run
+    columns beside a sharp apex level with it, so for a pen whose disc reaches no farther than the
+    next column (`_pen_disc`: under 4 px) a column sharing the apex's row with one neighbour, whose run
     reaches farther from it than that neighbour's while the other neighbour's stops short of the
     row, is the stroke leading there, not the apex."""
     t, b = top[inner], bottom[inner]
     before_t, after_t, before_b, after_b = top[inner - 1], top[inner + 1], bottom[inner - 1], bottom[inner + 1]
-    if thickness >= CAP_PEN_PX:
+    if _pen_disc(thickness)[1] > 1:  # the envelope's disc undoes the cap itself
         return (t <= np.minimum(before_t, after_t)) | (b >= np.maximum(before_b, after_b))
     peak = (t <= np.minimum(before_t, after_t)) & ~((t == before_t) & (b > before_b) & (after_t > t)) & ~((t == after_t) & (b > after_b) & (before_t > t))
     nadir = (b >= np.maximum(before_b, after_b)) & ~((b == before_b) & (t < before_t) & (after_b < b)) & ~((b == after_b) & (t < after_t) & (before_b < b))
@@ -550,6 +549,12 @@ def _pad_edge(x: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate((np.full(k, x[0]), x, np.full(k, x[-1])))
 
 
+def _pen_disc(thickness: float) -> tuple[float, int]:
+    """The round pen's radius (px) and how many columns its disc reaches on each side."""
+    r = max(0.5, thickness / 2.0)
+    return r, int(np.floor(r))
+
+
 def _envelope_estimate(top: np.ndarray, bottom: np.ndarray, has: np.ndarray, thickness: float, level_window: float = 41) -> np.ndarray:
     """Curve position per column from the ink run's extent, undoing the pen's thickness.
 
@@ -567,10 +572,9 @@ def _envelope_estimate(top: np.ndarray, bottom: np.ndarray, has: np.ndarray, thi
     if idx.size == 0:
         return np.zeros(n)
     cols = np.arange(n)
-    r = max(0.5, thickness / 2.0)
+    r, k = _pen_disc(thickness)
     t = np.interp(cols, idx, top[idx].astype(np.float64)) - 0.5  # pixel edges, not centres
     bt = np.interp(cols, idx, bottom[idx].astype(np.float64)) + 0.5
-    k = int(np.floor(r))
     opened = t + r
     closed = bt - r
     tp, bp = _pad_edge(t, k), _pad_edge(bt, k)  # neighbours beyond the ends: the ends
