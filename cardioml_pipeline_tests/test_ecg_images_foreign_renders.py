@@ -64,6 +64,81 @@ def test_a_navy_grid_darker_than_the_trace_is_read_at_its_own_lines(key):
     assert out.qc_passed, out.qc_reasons
 
 
+def _strip_on_a_dark_grid(dpi: float, major_bgr: tuple, minor_bgr: tuple, rotate_deg: float, seconds: float = 8.0, supersample: int = 4):
+    """A thin anti-aliased dark-grey pen (drawn 4x larger and averaged down) on a grid whose major lines
+    are about as dark as the pen, then turned as a scanner turns a page (linear interpolation)."""
+    t = np.arange(int(seconds * FS)) / FS
+    phase = (t + 0.37) % 0.9
+    qrs = np.clip(1.0 - np.abs(phase - 0.3) / 0.02, 0.0, None) * 1.2
+    s_wave = -0.3 * np.clip(1.0 - np.abs(phase - 0.335) / 0.015, 0.0, None)
+    t_wave = 0.25 * np.exp(-(((phase - 0.55) / 0.05) ** 2))
+    truth = (qrs + s_wave + t_wave).astype(np.float32)
+    ppm, k = dpi / 25.4, supersample
+    height, width = int(30 * ppm), int(seconds * 25 * ppm) + 20
+    canvas = np.full((height * k, width * k, 3), 255, np.uint8)
+    for mm in range(int(width / ppm) + 1):
+        major = mm % 5 == 0
+        cv2.line(canvas, (round(mm * ppm * k), 0), (round(mm * ppm * k), height * k), major_bgr if major else minor_bgr, k if major else k // 2)
+    for mm in range(int(height / ppm) + 1):
+        major = mm % 5 == 0
+        cv2.line(canvas, (0, round(mm * ppm * k)), (width * k, round(mm * ppm * k)), major_bgr if major else minor_bgr, k if major else k // 2)
+    points = np.round(np.stack([(10 + t * 25 * ppm) * k, (0.6 * height - truth * 10 * ppm) * k], 1) * 16).astype(np.int32)
+    cv2.polylines(canvas, [points], False, (40, 40, 40), thickness=k, lineType=cv2.LINE_AA, shift=4)
+    image = cv2.resize(canvas, (width, height), interpolation=cv2.INTER_AREA)
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), rotate_deg, 1.0)
+    return cv2.warpAffine(image, turn, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE), truth
+
+
+@pytest.mark.parametrize(
+    ("dpi", "major_bgr", "minor_bgr", "rotate_deg"),
+    [(150, (40, 50, 100), (110, 120, 160), 3.0), (125, (110, 20, 10), (200, 120, 100), 2.0), (200, (10, 80, 0), (80, 200, 40), 3.0)],
+    ids=["brown-150dpi-3deg", "navy-125dpi-2deg", "green-200dpi-3deg"],
+)
+def test_a_grid_as_dark_as_the_pen_is_unmixed_by_each_pixels_share_of_trace(dpi, major_bgr, minor_bgr, rotate_deg):
+    """Brown, navy or dark green major lines about as dark as the pen, on a turned scan: scored by its
+    position between a line's colour and the pen's, a pixel mixing a dark line and the paper (or a line
+    pixel darker than the line as read after the turn's interpolation) scored like ink, and a thin
+    pen's anti-aliased edges below 0 (before: 0.8, 13.3 and -2.7 dB, QC failed on grid residue or a
+    broken trace). Split into the pen's and the line's colours, each pixel scores its share of trace."""
+    image, truth = _strip_on_a_dark_grid(dpi, major_bgr, minor_bgr, rotate_deg)
+    out = process_lead_image(image)
+    _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
+    assert snr >= 16.0, (snr, out.qc_reasons)
+    assert out.qc_passed, out.qc_reasons
+
+
+def test_a_pixels_share_of_trace_against_a_dark_line():
+    """`trace_score` by share: a dark line's pixel of any darkness scores 0, an anti-aliased edge of
+    the trace on the paper its coverage, the pen itself 1; by position (light lines) a mixture of the
+    dark line and the paper would score like ink."""
+    from cardioml_pipeline.ecg_images.preprocess import is_dark_line, trace_score
+
+    pen = np.array([0.82, 0.82, 0.81], np.float32)
+    line = np.array([0.73, 0.70, 0.54], np.float32)  # brown, read lighter than drawn
+    assert is_dark_line(line, pen) and not is_dark_line(0.3 * line, pen)
+    pixels = np.array([[0.4 * line, line, 1.3 * line, 0.5 * pen, pen, 0.5 * pen + 0.5 * line, np.zeros(3)]], np.float32)
+    by_share = trace_score(pixels, [line], pen, by_share=True)[0]
+    assert np.all(by_share[:3] <= 0.01), by_share
+    assert by_share[3] == pytest.approx(0.5, abs=0.01)
+    assert by_share[4] == pytest.approx(1.0, abs=0.01)
+    assert by_share[5] == pytest.approx(0.5, abs=0.01)
+    assert by_share[6] <= 0.0
+    by_position = trace_score(pixels, [line], pen)[0]
+    assert by_position[2] > 0.3 and by_position[3] < 0.2  # the failure: a dark line scores, an edge does not
+
+
+@pytest.mark.parametrize("key", ["1025_V2", "1018_I"])
+def test_a_turned_strip_on_a_dark_grid_keeps_its_trace(key):
+    """Green and brown grids photographed in warm or cold light, turned 3 degrees: their major lines are
+    nearly as dark and as grey as the pen (before: -1.4 and 2.1 dB, QC failed on a broken trace)."""
+    image, truth, meta = _kit(key)
+    assert meta["distortion"] == "rotation" and meta["grid"] in ("green", "brown")
+    out = process_lead_image(image)
+    _, snr, _ = signal_agreement(truth, out.signal_mv, FS)
+    assert snr >= 18.0, (key, snr, out.qc_reasons)
+    assert out.qc_passed, out.qc_reasons
+
+
 @pytest.mark.parametrize("key", ["1019_V1", "1019_aVR"])
 def test_a_grid_line_under_a_wrinkle_shadow_is_not_followed_as_the_trace(key):
     """A grey grid on a wrinkled, shaded scan: a horizontal line is darker in some stretches than the

@@ -720,22 +720,57 @@ def _same_hue(colour: np.ndarray, trace_colour: np.ndarray, max_deg: float = 4.0
     return den > 0 and float(a @ b) / den >= math.cos(math.radians(max_deg))
 
 
-def trace_score(d3: np.ndarray, references: list[np.ndarray], trace_colour: np.ndarray) -> np.ndarray:
+DARK_LINE_SHARE = 0.5  # a grid line at least this dark along the trace's colour: the grid is unmixed by share (`trace_score`)
+WEAK_SHARE_OF_STRONG = 0.85  # the weak level when the score is a pixel's trace share throughout (`binarize_score`)
+
+
+def is_dark_line(colour: np.ndarray, trace_colour: np.ndarray) -> bool:
+    """Whether a grid line's darkness vector reaches at least `DARK_LINE_SHARE` of the trace's along
+    the trace's colour: a line about as dark as the pen (navy, dark green, brown)."""
+    t = np.asarray(trace_colour, np.float64)
+    return float(np.asarray(colour, np.float64) @ t) >= DARK_LINE_SHARE * float(t @ t)
+
+
+def trace_score(d3: np.ndarray, references: list[np.ndarray], trace_colour: np.ndarray, by_share: bool = False) -> np.ndarray:
     """How much each pixel looks like the trace rather than the paper or any grid line (float32, 1 =
-    trace colour, <= 0 = paper or a grid line): for each reference colour g (paper = 0, the grid's
-    lines), the pixel's position along the segment from g to the trace colour t, (p - g).(t - g) /
-    |t - g|^2; the minimum over the references. A linear unmixing: a grid line's own colour scores 0
-    against itself whatever its hue or darkness, so navy, green, brown, grey or red grids all vanish,
-    while the achromatic dark trace scores 1 against each."""
-    score = None
+    trace colour, <= 0 = paper or a grid line): the minimum over the references (paper = 0 and the
+    grid's lines) of the pixel's trace score against each.
+
+    Against the paper, and against a line g by default, the score is the pixel's position along the
+    segment from g to the trace colour t, (p - g).(t - g) / |t - g|^2: a light line's own colour scores
+    0 against itself whatever its hue, and a mixture of it and the paper scores below 0.
+
+    `by_share` (a grid with a line about as dark as the pen, `is_dark_line`: navy, dark green, brown),
+    where that segment fails both ways: a mixture of a dark line and the paper, or a line pixel darker
+    than its reference (interpolation, the scan's or the deskew's, reads a line lighter than it is
+    drawn), lies beyond g and scores like ink; an anti-aliased edge of the trace, half the pen's colour,
+    scores below 0, so a thin pen's flat stretches vanish. Each pixel is then split into the trace
+    and each line's colour by least squares, p = a t + b g, and scores a, its share of trace, where it
+    holds some of the line (b > 0), or its score against the paper where it holds none: a line's pixel
+    of any darkness scores 0 and an edge of the trace its coverage. Every line is split so, the light
+    ones too, so that the score means the same throughout (`binarize_score`'s weak level)."""
+    t = np.asarray(trace_colour, np.float32)
+    score = paper = None
     for g in [np.zeros(3, np.float32), *references]:
-        v = (np.asarray(trace_colour, np.float32) - g).astype(np.float32)
+        v = (t - g).astype(np.float32)
         n2 = float(v @ v)
         if n2 < 0.02:  # a reference the colour of the trace itself cannot be told apart: skip it
             continue
+        if by_share and paper is not None:
+            basis = np.stack([t, g], axis=1).astype(np.float64)
+            if np.linalg.cond(basis) < 1e6:  # (a line of the trace's own hue is not among the references)
+                shares = cv2.transform(d3, np.linalg.pinv(basis).astype(np.float32))  # (a, b) per pixel
+                against_line = np.where(shares[..., 1] > 0, shares[..., 0], paper).astype(np.float32)
+                score = cv2.min(score, against_line.reshape(score.shape))
+                continue
         m = np.concatenate([v / n2, [-float(g @ v) / n2]]).astype(np.float32)[None, :]
         s = cv2.transform(d3, m)
-        score = s if score is None else cv2.min(score, s)
+        if score is None:
+            score = s
+            if not g.any():
+                paper = s.reshape(d3.shape[:2])
+        else:
+            score = cv2.min(score, s)
     if score is None:
         score = cv2.transform(d3, np.full((1, 3), 1.0 / 3.0, np.float32))
     return score.reshape(d3.shape[:2])
@@ -788,13 +823,17 @@ def _subtract_line_levels(score: np.ndarray) -> float:
 
 
 def binarize_score(
-    score: np.ndarray, px_per_mm: float | None, sigma: float, remove_lines: bool = False, bridge_lines: bool = False
+    score: np.ndarray, px_per_mm: float | None, sigma: float, remove_lines: bool = False, bridge_lines: bool = False, trace_share: bool = False
 ) -> tuple[np.ndarray, float, tuple | None]:
     """Ink mask from the trace score (`trace_score`): hysteresis between a strong level (a pixel
     surely on the trace) and a weak one (a faint anti-aliased stroke or a 1-px line at 100 dpi, kept
     only where its component holds strong pixels). Both levels rise with the paper's noise `sigma`
     (score units), and a noisy map is smoothed along lines first (a 3x3 median would erase a 1-px
-    trace). `remove_lines`: the grid is the trace's own hue and is subtracted by geometry. Returns (mask, median score of the ink, components)."""
+    trace). `remove_lines`: the grid is the trace's own hue and is subtracted by geometry. `trace_share`: the
+    score is each pixel's share of trace against the grid's dark lines (`trace_score`), so an
+    anti-aliased edge scores its coverage and the weak level sits near the strong one
+    (`WEAK_SHARE_OF_STRONG`); the projection on a light line scores such edges lower, and 60 % of the
+    strong level keeps them. Returns (mask, median score of the ink, components)."""
     if sigma > 0.03:
         # along-the-line smoothing: the larger of a horizontal and a vertical 3-px mean keeps a 1-px
         # line (flat stretch or steep stroke) whole, and cuts isolated noise by ~sqrt(3)
@@ -805,7 +844,7 @@ def binarize_score(
     line_level = _subtract_line_levels(score) if remove_lines else 0.0
     peak = float(percentile(score[::2, ::2].ravel(), 99.7))
     strong = max(0.2, 4.5 * sigma, min(0.5, 0.6 * peak), 0.25 * line_level)
-    weak = max(0.12, 2.5 * sigma, (0.5 if remove_lines else 0.6) * strong, 0.15 * line_level)
+    weak = max(0.12, 2.5 * sigma, (0.5 if remove_lines else (WEAK_SHARE_OF_STRONG if trace_share else 0.6)) * strong, 0.15 * line_level)
     u8 = cv2.convertScaleAbs(cv2.max(score, 0.0), alpha=255.0)  # saturates: > 1 -> 255
     _, weak_mask = cv2.threshold(u8, math.ceil(weak * 255) - 1, 1, cv2.THRESH_BINARY)
     if bridge_lines and px_per_mm:
@@ -911,12 +950,20 @@ def prepare_image(
     # a grid of the trace's own hue (grey lines, black pen) cannot be unmixed by colour: its lines
     # are subtracted by geometry instead (`binarize`'s column quantile and grid floor)
     chromatic = [g for g in references if not _same_hue(g, trace_colour)]
-    score = trace_score(d3, chromatic, trace_colour)
+    by_share = any(is_dark_line(g, trace_colour) for g in chromatic)
+    score = trace_score(d3, chromatic, trace_colour, by_share=by_share)
     # the paper's noise, on the darkness along the trace colour, from its lightest pixels (the 10th
     # to 30th percentiles: paper, even where dense grid lines cover half of a strip)
     paper = cv2.transform(_subsample(d3, 3), (trace_colour / float(trace_colour @ trace_colour))[None, :].astype(np.float32)).ravel()
     p10, p30 = percentiles(paper, (10, 30))
     sigma = float(p30 - p10) / 0.7572
-    ink, dark, components = binarize_score(score, ppm, sigma, remove_lines=len(chromatic) < len(references) or (not unmix and grid.found), bridge_lines=bridge_lines and bool(references))
+    ink, dark, components = binarize_score(
+        score,
+        ppm,
+        sigma,
+        remove_lines=len(chromatic) < len(references) or (not unmix and grid.found),
+        bridge_lines=bridge_lines and bool(references),
+        trace_share=by_share,
+    )
     noise = sigma
     return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=noise)
