@@ -25,7 +25,8 @@ Steps (`prepare_image`):
    a line moves < 2 px, and the median ignores the trace and the horizontal lines) are shifted
    against each other by band_centre * tan(angle) in the Fourier domain; the angle (+/-3 degrees,
    0.2 -> 0.05 -> 0.01 degree search, parabolic finish) that makes their sum sharpest is the skew,
-   undone on both darkness maps with ``cv2.warpAffine``. The pitch is then re-measured on the
+   undone with ``cv2.warpAffine`` on the grid view and on the image, whose colour darkness is then
+   measured. The pitch is then re-measured on the
    deskewed map (`_finish_grid`), and the vertical pitch too (used when within 12 % of the
    horizontal one, otherwise the horizontal pitch is used for both).
 5. **Grid removal and binarization** (`trace_score`, `binarize_score`: described there; the text
@@ -825,13 +826,13 @@ def _subtract_line_levels(score: np.ndarray) -> float:
 
 
 def binarize_score(
-    score: np.ndarray, px_per_mm: float | None, sigma: float, remove_lines: bool = False, bridge_lines: bool = False, trace_share: bool = False
+    score: np.ndarray, px_per_mm: float | None, sigma: float, remove_lines: bool = False, bridge_lines: bool = False, by_share: bool = False
 ) -> tuple[np.ndarray, float, tuple | None]:
     """Ink mask from the trace score (`trace_score`): hysteresis between a strong level (a pixel
     surely on the trace) and a weak one (a faint anti-aliased stroke or a 1-px line at 100 dpi, kept
     only where its component holds strong pixels). Both levels rise with the paper's noise `sigma`
     (score units), and a noisy map is smoothed along lines first (a 3x3 median would erase a 1-px
-    trace). `remove_lines`: the grid is the trace's own hue and is subtracted by geometry. `trace_share`: the
+    trace). `remove_lines`: the grid is the trace's own hue and is subtracted by geometry. `by_share`: the
     score is each pixel's share of trace against the grid's dark lines (`trace_score`), so an
     anti-aliased edge scores its coverage and the weak level sits near the strong one
     (`WEAK_SHARE_OF_STRONG`); the projection on a light line scores such edges lower, and 60 % of the
@@ -846,7 +847,7 @@ def binarize_score(
     line_level = _subtract_line_levels(score) if remove_lines else 0.0
     peak = float(percentile(score[::2, ::2].ravel(), 99.7))
     strong = max(0.2, 4.5 * sigma, min(0.5, 0.6 * peak), 0.25 * line_level)
-    weak = max(0.12, 2.5 * sigma, (0.5 if remove_lines else (WEAK_SHARE_OF_STRONG if trace_share else 0.6)) * strong, 0.15 * line_level)
+    weak = max(0.12, 2.5 * sigma, (0.5 if remove_lines else (WEAK_SHARE_OF_STRONG if by_share else 0.6)) * strong, 0.15 * line_level)
     u8 = cv2.convertScaleAbs(cv2.max(score, 0.0), alpha=255.0)  # saturates: > 1 -> 255
     _, weak_mask = cv2.threshold(u8, math.ceil(weak * 255) - 1, 1, cv2.THRESH_BINARY)
     if bridge_lines and px_per_mm:
@@ -970,7 +971,7 @@ def prepare_image(
         sigma,
         remove_lines=len(chromatic) < len(references) or (not unmix and grid.found),
         bridge_lines=bridge_lines and bool(references),
-        trace_share=by_share,
+        by_share=by_share,
     )
     noise = sigma
     return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=noise)
