@@ -391,11 +391,11 @@ def test_merged_up_and_down_strokes_of_a_narrow_spike_are_read_apart():
         assert np.abs(trace.y[strokes] - want[strokes]).max() <= 1.0, (trace.y[19:28], want[19:28])
 
 
-def _trace_with_spike(h: int, w: int, spike: dict[int, list[tuple[int, int]]]) -> np.ndarray:
-    """A level trace drawn with a 3 px pen (rows 20-22), except in the `spike` columns, which hold the
-    given runs of ink (first and last row)."""
+def _trace_with_spike(h: int, w: int, spike: dict[int, list[tuple[int, int]]], level_row: int = 20) -> np.ndarray:
+    """A level trace drawn with a 3 px pen (rows `level_row` to `level_row` + 2), except in the `spike`
+    columns, which hold the given runs of ink (first and last row)."""
     mask = np.zeros((h, w), np.uint8)
-    mask[20:23, :] = 1
+    mask[level_row : level_row + 3, :] = 1
     for column, runs in spike.items():
         mask[:, column] = 0
         for first, last in runs:
@@ -449,14 +449,8 @@ def test_a_thin_pens_cap_beside_a_sharp_trough_is_read_as_the_stroke():
     trough (the envelope's disc reaches one column only), it was 10 px low; it is now read where
     its stroke crosses the column. On ecg-image-kit's clean pages: page 1002 (300 dpi) median 18.1
     -> 19.3 dB over its 12 leads, page 1021 (100 dpi) 16.1 -> 17.1."""
-    mask = np.zeros((100, 60), np.uint8)
-    mask[38:41, :] = 1
     trough = {29: [(38, 60)], 30: [(45, 79)], 31: [(58, 80)], 32: [(70, 80)], 33: [(56, 79)], 34: [(40, 62)]}
-    for column, runs in trough.items():
-        mask[:, column] = 0
-        for first, last in runs:
-            mask[first : last + 1, column] = 1
-    trace = D.column_positions(mask, 0, 59)
+    trace = D.column_positions(_trace_with_spike(100, 60, trough, level_row=38), 0, 59)
     assert trace.thickness == 3.0
     assert trace.y[30] < trace.y[31] < 75 < trace.y[32], trace.y[28:36]
     for patient, least in (("1002", 19.0), ("1021", 16.5)):

@@ -465,12 +465,14 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
                 t, b = run_top[k], run_bottom[k]
                 best, arg, best_gap = math.inf, -1, math.inf
                 for j, (cost, pt, pb, _, run) in enumerate(prev):
-                    total = _step_cost(cost, pt, pb, t, b, slack, scale)
+                    # `_step_cost` from the gap the tie rule needs too (the same arithmetic: the runs
+                    # overlap or one lies wholly above the other)
+                    gap = max(0.0, t - pb - 1.0, pt - b - 1.0)
+                    total = cost + (gap - slack) * scale if gap > slack else cost
                     # of two runs at equal cost (gaps within the slack are free), the nearer one: a
                     # speck of a stroke's edge a few rows off the stroke is as cheap to pass through
                     # as the stroke itself, and taking it cut a trough short by 20 px. (The skip
                     # state, last, never wins a tie.)
-                    gap = max(0.0, t - pb - 1.0, pt - b - 1.0)
                     if total < best or (total == best and run >= 0 and gap < best_gap):
                         best, arg, best_gap = total, j, gap
                 cur.append((best, t, b, arg, k))
