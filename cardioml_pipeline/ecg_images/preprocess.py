@@ -469,9 +469,13 @@ def _search_skew(bands: np.ndarray, centres: np.ndarray, major: float) -> float:
 def _cross_checked_skew(g: np.ndarray, skew: float, major: float, bands: np.ndarray, centres: np.ndarray) -> float:
     """On a strip much wider than tall, the vertical lines measure the angle over a few bands only
     (a short lever: a wrong angle on a wrinkled or shaded strip is common); the horizontal lines,
-    across bands of columns, measure it over the whole width. Where the two disagree by more than
-    0.3 degrees, the angle that lines up both families better (each family's power normalized by its
-    best of the two) is kept."""
+    across bands of columns, measure it over the whole width. Where the two agree within 0.3 degrees
+    the horizontal lines' angle is kept: its lever is the strip's width, several times its height,
+    and a tenth of a degree left over tilts the baseline by 0.05 mV over 10 s, about what a
+    low-amplitude lead's SNR can bear (ecg-image-kit strips: the median error 0.005 -> 0.001 degrees;
+    a 250 dpi strip read 0.26 degrees turned had 11.4 dB, 28.9 square). Where they disagree by more,
+    the angle that lines up both families better (each family's power normalized by its best of the
+    two) is kept."""
     h, w = g.shape
     profs, col_centres = _band_profiles(cv2.transpose(g), int(np.clip(w // 8, 32, 256)))  # (a copy 3x faster than numpy's)
     if len(col_centres) < 3:
@@ -479,7 +483,7 @@ def _cross_checked_skew(g: np.ndarray, skew: float, major: float, bands: np.ndar
     row_bands = _highpass(profs)
     across = -_search_skew(row_bands, col_centres, major)
     if abs(across - skew) <= 0.3:
-        return skew
+        return across
     candidates = np.array([skew, across])
     power = _band_power(row_bands, col_centres, major)(candidates)
     score = power / power.max()
