@@ -669,6 +669,41 @@ def test_the_pitch_consensus_needs_a_clear_majority():
     assert pitch_consensus(list(rng.uniform(100, 300, 12) / 25.4)) is None
 
 
+def test_a_lead_whose_angle_disagrees_with_its_patients_other_leads_is_read_again_at_theirs(tmp_path):
+    """ecg-image-kit page 1028 (blue grid, 125 dpi, turned 1 degree): lead V2's lines measured 0.39
+    degrees where its eleven sister leads agree on 0.9-1.0; the baseline left tilted, it had 2.3 dB
+    and passed QC. The image stage reads it again at the agreed angle."""
+    from cardioml_pipeline.ecg_images.index import ArtifactLayout, read_patient_signals
+    from cardioml_pipeline.ecg_images.processing import run_image_stage
+
+    images = tmp_path / "ECG_Images"
+    images.mkdir()
+    leads = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    for lead in leads:
+        image, _, _ = _kit(f"1028_{lead}")
+        cv2.imwrite(str(images / f"Patient_1028_lead_{lead}.png"), image)
+    index, _ = run_image_stage(images, tmp_path / "artifacts", None, workers=1)
+    skews = dict(index.select("lead", "skew_deg").collect().iter_rows())
+    _, truth, meta = _kit("1028_V2")
+    assert abs(skews["V2"] + meta["rotate_deg"]) < 0.1, skews
+    assert max(abs(skews[lead] - skews["V2"]) for lead in leads) <= 0.3, skews
+    signals = read_patient_signals(ArtifactLayout(tmp_path / "artifacts"), 1028)
+    v2 = np.asarray(signals.filter(signals["lead"] == "V2")["signal_mv"][0], np.float32)
+    assert signal_agreement(truth, v2, FS)[1] >= 15.0
+
+
+def test_the_skew_consensus_needs_a_clear_majority():
+    from cardioml_pipeline.ecg_images.qc import is_skew_outlier, skew_consensus
+
+    agreed = skew_consensus([0.98, 0.99, 0.87, 1.01, 0.99, 0.39, -4.1, None, float("nan")])
+    assert agreed == pytest.approx(0.99, abs=0.02)
+    assert is_skew_outlier(0.39, agreed) and is_skew_outlier(-4.1, agreed) and not is_skew_outlier(0.87, agreed)
+    assert skew_consensus([1.0, 1.0, 1.0]) is None  # too few leads to tell
+    # each lead turned its own way (as the demo draws them): no majority, nothing compared
+    rng = np.random.default_rng(0)
+    assert skew_consensus(list(rng.uniform(-2.0, 2.0, 12))) is None
+
+
 def _strip_with_text(text_offset_mm: float):
     """A demo strip (200 dpi, red grid, 30 mm of paper above and below) with a line of printed text
     `text_offset_mm` below the trace's baseline, across most of its width: the header or footer of a

@@ -93,12 +93,15 @@ UPSAMPLE_FACTOR = 2  # ... is read from the image enlarged twice (bicubic)
 _SIZE_METRICS = ("px_per_mm_x", "px_per_mm_y", "calibration_pulse_height_px", "calibration_pulse_width_px", "thickness_px")
 
 
-def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None, known_grid=None, expected_px_per_mm: float | None = None) -> ProcessedLead:
+def process_lead_image(
+    image: np.ndarray, default_px_per_mm: float | None = None, known_grid=None, expected_px_per_mm: float | None = None, known_skew_deg: float | None = None
+) -> ProcessedLead:
     """Process one lead image (see module docstring). Raises ValueError only for non-images.
     `known_grid`: the grid as already measured for this image (`preprocess.GridEstimate` in its
     pixels, e.g. a whole page's grid for a lead cut from it): used instead of measuring it again.
     `expected_px_per_mm`: the grid's pitch is measured near this one (the pitch a patient's other
-    leads, cut from the same scan, agree on: `processing.recalibrate_pitch_outliers`).
+    leads, cut from the same scan, agree on: `processing.recheck_pitch_outliers`). `known_skew_deg`: the
+    skew is taken as this one (the angle they agree on: `processing.recheck_skew_outliers`).
 
     A low-resolution image (grid pitch below `UPSAMPLE_BELOW_PX_PER_MM`: 100-150 dpi) is processed
     enlarged `UPSAMPLE_FACTOR` times: a 1-px pen's anti-aliased grey levels then place the trace
@@ -106,7 +109,7 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
     100-149 dpi: median SNR 7.1 -> 9.7 dB). Sizes are reported in the source image's pixels."""
     if default_px_per_mm is not None and not (default_px_per_mm > 0):
         raise ValueError("default_px_per_mm must be positive")
-    prep = prepare_image(image, default_px_per_mm, known_grid=known_grid, expected_px_per_mm=expected_px_per_mm)
+    prep = prepare_image(image, default_px_per_mm, known_grid=known_grid, expected_px_per_mm=expected_px_per_mm, known_skew_deg=known_skew_deg)
     if prep.grid.found and not prep.too_small and prep.grid.px_per_mm_x < UPSAMPLE_BELOW_PX_PER_MM:
         f = UPSAMPLE_FACTOR
         enlarged = cv2.resize(prep.bgr, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
@@ -131,7 +134,7 @@ def process_lead_image(image: np.ndarray, default_px_per_mm: float | None = None
             result.qc_reasons = Q.verdict(result.qc_metrics)
             result.qc_passed = not result.qc_reasons
         return result
-    result = _process_prepared(image, default_px_per_mm, prep, known_grid=known_grid, expected_px_per_mm=expected_px_per_mm)
+    result = _process_prepared(image, default_px_per_mm, prep, known_grid=known_grid, expected_px_per_mm=expected_px_per_mm, known_skew_deg=known_skew_deg)
     result.qc_metrics["upsampled"] = 1.0
     return result
 
@@ -160,6 +163,7 @@ def _process_prepared(
     judged_ink: np.ndarray | None = None,
     expected_px_per_mm: float | None = None,
     scale: int = 1,
+    known_skew_deg: float | None = None,
 ) -> ProcessedLead:
     """`process_lead_image` on an image already prepared. `known_grid`: passed on to the retries'
     `prepare_image`. `judged_ink`: the ink QC's off-trace and grid-residue fractions are measured on
@@ -188,7 +192,7 @@ def _process_prepared(
         retries = [dict(bridge_lines=True)] + ([dict(deskew=False), dict(deskew=False, bridge_lines=True)] if abs(g.skew_deg) > 0.05 else [])
         retries += [dict(unmix=False), dict(unmix=False, deskew=False)]  # the lattice read the wrong colours
         for options in retries:
-            retry = prepare_image(image, default_px_per_mm, known_grid=known_grid, expected_px_per_mm=expected_px_per_mm, **options)
+            retry = prepare_image(image, default_px_per_mm, known_grid=known_grid, expected_px_per_mm=expected_px_per_mm, known_skew_deg=known_skew_deg, **options)
             if retry.ink.any() and (found := trace_columns(retry.ink, ppx, retry.components)) is not None:
                 prep, ink = retry, retry.ink
                 judged_ink = None

@@ -496,11 +496,14 @@ TALL_FOR_ONE_PROFILE = 400  # px: taller images read the pitch per band ...
 PITCH_BAND_ROWS = 48  # ... of this many rows (3 degrees move a line by 2.5 px within one)
 
 
-def estimate_grid(d_luma: np.ndarray, grid_view: np.ndarray | None = None, expected_px_per_mm: float | None = None) -> GridEstimate:
+def estimate_grid(
+    d_luma: np.ndarray, grid_view: np.ndarray | None = None, expected_px_per_mm: float | None = None, known_skew_deg: float | None = None
+) -> GridEstimate:
     """Grid pitch (px/mm), presence and skew from a darkness map (see module docstring); pass
     `grid_view` (`_grid_view(d_luma)`) when it is at hand. `expected_px_per_mm`: the pitch is
     sought within 2 % of it (the pitch the other leads of the same scan agree on) instead of over
-    every period."""
+    every period. `known_skew_deg`: the skew is taken as this (the angle the other leads of the same
+    scan agree on) instead of measured."""
     h, w = d_luma.shape
     if w < 40 or h < 20:
         return GridEstimate(False)
@@ -525,6 +528,8 @@ def estimate_grid(d_luma: np.ndarray, grid_view: np.ndarray | None = None, expec
     if not (5 * MIN_PX_PER_MM <= mx <= 5 * MAX_PX_PER_MM):
         return GridEstimate(False, strength=strength)
 
+    if known_skew_deg is not None:
+        return GridEstimate(True, px_per_mm_x=mx / 5.0, px_per_mm_y=None, strength=strength, skew_deg=float(known_skew_deg))
     # skew: shear the band profiles against each other and keep the angle that makes their sum sharpest
     skew = 0.0
     profs, centres = _band_profiles(g, int(np.clip(h // 4, 8, 32)))
@@ -906,6 +911,7 @@ def prepare_image(
     unmix: bool = True,
     known_grid: GridEstimate | None = None,
     expected_px_per_mm: float | None = None,
+    known_skew_deg: float | None = None,
 ) -> Prepared:
     """Normalize, calibrate, deskew and binarize one lead image (module docstring). `bridge_lines`:
     close the gaps a grid line cuts in a faint trace (the second try for an image whose trace was
@@ -915,7 +921,8 @@ def prepare_image(
     geometry only. `known_grid`: the grid as already measured on this image at another scale (see
     `scaled_grid`), used as it is: a lattice re-measured on an enlarged image is less reliable than
     the original's (interpolation blurs a 1-px line into a wave the comb can misread).
-    `expected_px_per_mm`: measure the grid's pitch near this one (`estimate_grid`)."""
+    `expected_px_per_mm`: measure the grid's pitch near this one; `known_skew_deg`: take the skew as
+    this one (`estimate_grid`)."""
     bgr = to_bgr_uint8(image)
     h, w = bgr.shape[:2]
     if h < MIN_SIZE[0] or w < MIN_SIZE[1]:
@@ -939,7 +946,7 @@ def prepare_image(
         # the luma darkness serves the grid's measurement only (a known grid needs none)
         d_luma = _darkness(luma, k)
         view = _grid_view(d_luma)
-        grid = estimate_grid(d_luma, view, expected_px_per_mm=expected_px_per_mm)
+        grid = estimate_grid(d_luma, view, expected_px_per_mm=expected_px_per_mm, known_skew_deg=known_skew_deg)
     if not deskew:
         grid.skew_deg = 0.0
     if grid.found and abs(grid.skew_deg) > 0.05:

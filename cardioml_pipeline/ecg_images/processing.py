@@ -36,7 +36,7 @@ from cardioml_pipeline.ecg_images.index import (
     scan_index,
     signal_table,
 )
-from cardioml_pipeline.ecg_images.qc import backwards_patient_reason, is_pitch_outlier, pitch_consensus, pitch_outlier_reason
+from cardioml_pipeline.ecg_images.qc import backwards_patient_reason, is_pitch_outlier, is_skew_outlier, pitch_consensus, pitch_outlier_reason, skew_consensus
 from cardioml_pipeline.ecg_images.version import PROCESSING_VERSION
 
 UNKNOWN_PATIENT = "patient {} is not in the clinical tables (staging.patients)"
@@ -51,6 +51,7 @@ class ImageTask:
     item: ImageFile
     default_px_per_mm: float | None
     expected_px_per_mm: float | None = None  # measure the grid's pitch near this one (`recheck_pitch_outliers`)
+    known_skew_deg: float | None = None  # take the skew as this one (`recheck_skew_outliers`)
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,9 @@ def process_one(task: ImageTask) -> tuple[dict, np.ndarray | None]:
     if rejected is not None:
         return rejected, None
     try:
-        result = process_lead_image(image, default_px_per_mm=task.default_px_per_mm, expected_px_per_mm=task.expected_px_per_mm)
+        result = process_lead_image(
+            image, default_px_per_mm=task.default_px_per_mm, expected_px_per_mm=task.expected_px_per_mm, known_skew_deg=task.known_skew_deg
+        )
     except Exception as error:  # a bug or an image we cannot handle: keep the run going, say why
         detail = "".join(traceback.format_exception_only(type(error), error)).strip()
         return reject_row(item, f"processing failed: {detail}", sha), None
@@ -319,17 +322,23 @@ def fail_backwards_patient(rows: list[dict]) -> None:
         row["qc_passed"] = False
 
 
+def _per_lead_grid_leads(results: list[tuple[dict, np.ndarray | None]]) -> list[int]:
+    """Which results are per-lead images calibrated by their grid (pages are left out: a page has one
+    grid, and one angle, for all its leads)."""
+    return [
+        i
+        for i, (row, _) in enumerate(results)
+        if row["reject_reason"] is None and row.get("page_path") is None and row.get("calibration_source") == "grid"
+    ]
+
+
 def recheck_pitch_outliers(task: PatientTask, results: list[tuple[dict, np.ndarray | None]]) -> int:
     """A per-lead image whose grid pitch disagrees with the pitch the patient's other per-lead images
     agree on (`qc.pitch_consensus`; they are cut from one scan) is processed again with its pitch
     sought near the agreed one. The new reading replaces the old when its pitch agrees; otherwise
     the lead fails QC with the disagreement as the reason. Pages are left out (a page has one grid
     for all its leads). Changes `results` in place; returns how many leads were read again."""
-    grid_leads = [
-        i
-        for i, (row, _) in enumerate(results)
-        if row["reject_reason"] is None and row.get("page_path") is None and row.get("calibration_source") == "grid"
-    ]
+    grid_leads = _per_lead_grid_leads(results)
     consensus = pitch_consensus([results[i][0].get("px_per_mm_x") for i in grid_leads])
     if consensus is None:
         return 0
@@ -351,6 +360,32 @@ def recheck_pitch_outliers(task: PatientTask, results: list[tuple[dict, np.ndarr
     return rechecked
 
 
+def recheck_skew_outliers(task: PatientTask, results: list[tuple[dict, np.ndarray | None]]) -> int:
+    """A per-lead image whose skew disagrees with the angle the patient's other per-lead images agree
+    on (`qc.skew_consensus`; cut from one scan, they share its rotation) is processed again at that
+    angle: a tenth of a degree of tilt left in a 10 s strip moves its baseline by ~0.05 mV, and a
+    short strip's lines can measure a wrong angle (heavy noise, a dark grid at 100 dpi). The new
+    reading replaces the old one unless it found no trace. Changes `results` in place; returns how
+    many leads were read again."""
+    grid_leads = _per_lead_grid_leads(results)
+    consensus = skew_consensus([results[i][0].get("skew_deg") for i in grid_leads])
+    if consensus is None:
+        return 0
+    items = {item.relative_path: item for item in task.items}
+    rechecked = 0
+    for i in grid_leads:
+        row = results[i][0]
+        if not is_skew_outlier(row.get("skew_deg"), consensus):
+            continue
+        rechecked += 1
+        item = items[row["source_path"]]
+        expected = row.get("px_per_mm_x")  # the pitch already read (or agreed on by `recheck_pitch_outliers`)
+        again = process_one(ImageTask(task.images_dir, task.artifacts_root, item, task.default_px_per_mm, expected_px_per_mm=expected, known_skew_deg=consensus))
+        if again[0]["reject_reason"] is None:
+            results[i] = again
+    return rechecked
+
+
 def process_patient(task: PatientTask) -> tuple[list[dict], bool]:
     """Process one patient's images (`process_one` each, `process_page_file` for a whole page) and
     write its signal file. Returns the index rows and whether a signal file was written."""
@@ -359,6 +394,7 @@ def process_patient(task: PatientTask) -> tuple[list[dict], bool]:
         image_task = ImageTask(task.images_dir, task.artifacts_root, item, task.default_px_per_mm)
         results.extend(process_page_file(image_task) if item.is_page else [process_one(image_task)])
     recheck_pitch_outliers(task, results)
+    recheck_skew_outliers(task, results)
     fail_backwards_patient([row for row, _ in results])
     rows, fresh = [], []
     for row, signal in results:

@@ -197,6 +197,34 @@ def is_pitch_outlier(value: float | None, consensus: float | None) -> bool:
     return abs(value / consensus - 1.0) > PITCH_OUTLIER
 
 
+SKEW_AGREEMENT_DEG = 0.15  # leads within this of the patient's median skew agree with it ...
+SKEW_OUTLIER_DEG = 0.3  # ... and a lead further off is read again at the agreed angle
+
+
+def skew_consensus(values: list[float | None]) -> float | None:
+    """The skew (degrees) a patient's grid-calibrated leads agree on, or None when they do not: at
+    least `MIN_LEADS_FOR_PITCH` leads, and at least half of them (and `MIN_LEADS_FOR_PITCH`) within
+    `SKEW_AGREEMENT_DEG` of the median. Leads cut from one scanned page share its rotation; a short
+    strip whose lines measured a wrong angle (heavy noise, a 100 dpi blue grid: ecg-image-kit
+    patients 1004, 1028, 1035) stands out. Leads scanned one by one (the demo turns each its own
+    way) show no majority, and nothing is compared."""
+    finite = np.array([float(v) for v in values if v is not None and math.isfinite(v)])
+    if finite.size < MIN_LEADS_FOR_PITCH:
+        return None
+    median = float(np.median(finite))
+    agreeing = finite[np.abs(finite - median) <= SKEW_AGREEMENT_DEG]
+    if agreeing.size < max(MIN_LEADS_FOR_PITCH, math.ceil(0.5 * finite.size)):
+        return None
+    return float(np.median(agreeing))
+
+
+def is_skew_outlier(value: float | None, consensus: float | None) -> bool:
+    """Whether a lead's skew is more than `SKEW_OUTLIER_DEG` away from the patient's agreed skew."""
+    if consensus is None or value is None or not math.isfinite(value):
+        return False
+    return abs(value - consensus) > SKEW_OUTLIER_DEG
+
+
 def pitch_outlier_reason(value: float, consensus: float) -> str:
     """The QC reason for a lead whose grid pitch still disagrees with the patient's other leads."""
     return (
