@@ -24,11 +24,12 @@ Steps (`prepare_image`):
 4. **Deskew** (`_skew_from_bands`). Band-wise column profiles (median over 32-row bands: within a band
    a line moves < 2 px, and the median ignores the trace and the horizontal lines) are shifted
    against each other by band_centre * tan(angle) in the Fourier domain; the angle (+/-3 degrees,
-   0.2 -> 0.05 -> 0.01 degree search, parabolic finish) that makes their sum sharpest is the skew,
-   undone with ``cv2.warpAffine`` on the grid view and on the image, whose colour darkness is then
-   measured. The pitch is then re-measured on the
-   deskewed map (`_finish_grid`), and the vertical pitch too (used when within 12 % of the
-   horizontal one, otherwise the horizontal pitch is used for both).
+   0.2 -> 0.05 -> 0.01 degree search, parabolic finish) that makes their sum sharpest is the skew (on
+   a strip at least 3x wider than tall the horizontal lines measure it too, over the strip's width,
+   and decide: `_cross_checked_skew`). It is undone with ``cv2.warpAffine`` on the grid view and on
+   the image, whose colour darkness is then measured. The pitch is then re-measured on the deskewed
+   map (`_finish_grid`), and the vertical pitch too (used when within 12 % of the horizontal one,
+   otherwise the horizontal pitch is used for both).
 5. **Grid removal and binarization** (`trace_score`, `binarize_score`: described there; the text
    below is how the earlier, single-channel version worked, kept for its reasoning). Vertical lines are subtracted
    (per column, the 20 % quantile over rows) and their darkness sets a floor under both thresholds so
