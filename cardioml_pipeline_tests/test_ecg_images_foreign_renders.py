@@ -633,19 +633,27 @@ def test_a_black_border_leaves_the_darkness_map_finite():
     assert prep.grid.px_per_mm_x == pytest.approx(200 / 25.4, rel=0.03)
 
 
+KIT_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def _kit_patient_images(tmp_path: Path, file_number: int) -> Path:
+    """An `ECG_Images` folder holding one ecg-image-kit pseudo-patient's 12 per-lead images (cut from
+    one page)."""
+    images = tmp_path / "ECG_Images"
+    images.mkdir()
+    for lead in KIT_LEADS:
+        image, _, _ = _kit(f"{file_number}_{lead}")
+        cv2.imwrite(str(images / f"Patient_{file_number}_lead_{lead}.png"), image)
+    return images
+
+
 def test_a_lead_whose_grid_pitch_disagrees_with_its_patients_other_leads_is_read_again(tmp_path):
     """ecg-image-kit page 1035 (pink grid, 100 dpi, heavy noise): lead aVR's grid was read at 1.65
     times the pitch its eleven sister leads agree on, and passed QC with r 0.14. The image stage
     measures it again near the agreed pitch: the right scale, and a signal that matches."""
     from cardioml_pipeline.ecg_images.processing import run_image_stage
 
-    images = tmp_path / "ECG_Images"
-    images.mkdir()
-    leads = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
-    for lead in leads:
-        image, _, _ = _kit(f"1035_{lead}")
-        cv2.imwrite(str(images / f"Patient_1035_lead_{lead}.png"), image)
-    index, _ = run_image_stage(images, tmp_path / "artifacts", None, workers=1)
+    index, _ = run_image_stage(_kit_patient_images(tmp_path, 1035), tmp_path / "artifacts", None, workers=1)
     rows = index.select("lead", "px_per_mm_x", "qc_passed").collect()
     _, truth, meta = _kit("1035_aVR")
     assert rows["px_per_mm_x"].to_numpy() == pytest.approx(np.full(12, meta["px_per_mm"]), rel=0.02)
@@ -676,17 +684,11 @@ def test_a_lead_whose_angle_disagrees_with_its_patients_other_leads_is_read_agai
     from cardioml_pipeline.ecg_images.index import ArtifactLayout, read_patient_signals
     from cardioml_pipeline.ecg_images.processing import run_image_stage
 
-    images = tmp_path / "ECG_Images"
-    images.mkdir()
-    leads = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
-    for lead in leads:
-        image, _, _ = _kit(f"1028_{lead}")
-        cv2.imwrite(str(images / f"Patient_1028_lead_{lead}.png"), image)
-    index, _ = run_image_stage(images, tmp_path / "artifacts", None, workers=1)
+    index, _ = run_image_stage(_kit_patient_images(tmp_path, 1028), tmp_path / "artifacts", None, workers=1)
     skews = dict(index.select("lead", "skew_deg").collect().iter_rows())
     _, truth, meta = _kit("1028_V2")
     assert abs(skews["V2"] + meta["rotate_deg"]) < 0.1, skews
-    assert max(abs(skews[lead] - skews["V2"]) for lead in leads) <= 0.3, skews
+    assert max(abs(skew - skews["V2"]) for skew in skews.values()) <= 0.3, skews
     signals = read_patient_signals(ArtifactLayout(tmp_path / "artifacts"), 1028)
     v2 = np.asarray(signals.filter(signals["lead"] == "V2")["signal_mv"][0], np.float32)
     assert signal_agreement(truth, v2, FS)[1] >= 15.0

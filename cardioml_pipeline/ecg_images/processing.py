@@ -332,29 +332,39 @@ def _per_lead_grid_leads(results: list[tuple[dict, np.ndarray | None]]) -> list[
     ]
 
 
+def _read_outliers_again(task: PatientTask, results: list[tuple[dict, np.ndarray | None]], metric: str, consensus_of, is_outlier, options_of):
+    """For each of the patient's per-lead grid-calibrated images whose `metric` (an index column) is
+    an outlier (`is_outlier(value, consensus)`) from what the others agree on (`consensus_of(values)`):
+    yields (its position in `results`, the consensus, the image processed again with the
+    `ImageTask` options `options_of(row, consensus)`)."""
+    grid_leads = _per_lead_grid_leads(results)
+    consensus = consensus_of([results[i][0].get(metric) for i in grid_leads])
+    if consensus is None:
+        return
+    items = {item.relative_path: item for item in task.items}
+    for i in grid_leads:
+        row = results[i][0]
+        if is_outlier(row.get(metric), consensus):
+            item = items[row["source_path"]]
+            yield i, consensus, process_one(ImageTask(task.images_dir, task.artifacts_root, item, task.default_px_per_mm, **options_of(row, consensus)))
+
+
 def recheck_pitch_outliers(task: PatientTask, results: list[tuple[dict, np.ndarray | None]]) -> int:
     """A per-lead image whose grid pitch disagrees with the pitch the patient's other per-lead images
     agree on (`qc.pitch_consensus`; they are cut from one scan) is processed again with its pitch
     sought near the agreed one. The new reading replaces the old when its pitch agrees; otherwise
     the lead fails QC with the disagreement as the reason. Pages are left out (a page has one grid
     for all its leads). Changes `results` in place; returns how many leads were read again."""
-    grid_leads = _per_lead_grid_leads(results)
-    consensus = pitch_consensus([results[i][0].get("px_per_mm_x") for i in grid_leads])
-    if consensus is None:
-        return 0
-    items = {item.relative_path: item for item in task.items}
     rechecked = 0
-    for i in grid_leads:
-        row = results[i][0]
-        if not is_pitch_outlier(row.get("px_per_mm_x"), consensus):
-            continue
+    for i, consensus, again in _read_outliers_again(
+        task, results, "px_per_mm_x", pitch_consensus, is_pitch_outlier, lambda row, agreed: dict(expected_px_per_mm=agreed)
+    ):
         rechecked += 1
-        item = items[row["source_path"]]
-        again = process_one(ImageTask(task.images_dir, task.artifacts_root, item, task.default_px_per_mm, expected_px_per_mm=consensus))
         new_row = again[0]
         if new_row["reject_reason"] is None and new_row.get("calibration_source") == "grid" and not is_pitch_outlier(new_row.get("px_per_mm_x"), consensus):
             results[i] = again
         else:
+            row = results[i][0]
             row["qc_reasons"] = [*row["qc_reasons"], pitch_outlier_reason(float(row["px_per_mm_x"]), consensus)]
             row["qc_passed"] = False
     return rechecked
@@ -367,20 +377,17 @@ def recheck_skew_outliers(task: PatientTask, results: list[tuple[dict, np.ndarra
     short strip's lines can measure a wrong angle (heavy noise, a dark grid at 100 dpi). The new
     reading replaces the old one unless it found no trace. Changes `results` in place; returns how
     many leads were read again."""
-    grid_leads = _per_lead_grid_leads(results)
-    consensus = skew_consensus([results[i][0].get("skew_deg") for i in grid_leads])
-    if consensus is None:
-        return 0
-    items = {item.relative_path: item for item in task.items}
     rechecked = 0
-    for i in grid_leads:
-        row = results[i][0]
-        if not is_skew_outlier(row.get("skew_deg"), consensus):
-            continue
+    for i, _, again in _read_outliers_again(
+        task,
+        results,
+        "skew_deg",
+        skew_consensus,
+        is_skew_outlier,
+        # the pitch already read (or agreed on by `recheck_pitch_outliers`) is kept
+        lambda row, agreed: dict(expected_px_per_mm=row.get("px_per_mm_x"), known_skew_deg=agreed),
+    ):
         rechecked += 1
-        item = items[row["source_path"]]
-        expected = row.get("px_per_mm_x")  # the pitch already read (or agreed on by `recheck_pitch_outliers`)
-        again = process_one(ImageTask(task.images_dir, task.artifacts_root, item, task.default_px_per_mm, expected_px_per_mm=expected, known_skew_deg=consensus))
         if again[0]["reject_reason"] is None:
             results[i] = again
     return rechecked
