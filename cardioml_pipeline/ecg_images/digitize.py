@@ -465,10 +465,8 @@ def _follow_runs(sub: np.ndarray, thickness: float, skip_cost: float = 1.0) -> t
                 t, b = run_top[k], run_bottom[k]
                 best, arg, best_gap = math.inf, -1, math.inf
                 for j, (cost, pt, pb, _, run) in enumerate(prev):
-                    # `_step_cost` from the gap the tie rule needs too (the same arithmetic: the runs
-                    # overlap or one lies wholly above the other)
-                    gap = max(0.0, t - pb - 1.0, pt - b - 1.0)
-                    total = cost + (gap - slack) * scale if gap > slack else cost
+                    gap = _run_gap(pt, pb, t, b)  # (the tie rule below needs it too)
+                    total = _cost_after_gap(cost, gap, slack, scale)
                     # of two runs at equal cost (gaps within the slack are free), the nearer one: a
                     # speck of a stroke's edge a few rows off the stroke is as cheap to pass through
                     # as the stroke itself, and taking it cut a trough short by 20 px. (The skip
@@ -525,16 +523,21 @@ def _touching_chains(bounds: np.ndarray, starts: np.ndarray, ends: np.ndarray, s
     return np.minimum.accumulate(stops[::-1])[::-1].tolist()
 
 
+def _run_gap(pt: float, pb: float, t: float, b: float) -> float:
+    """Rows of paper between a run (pt, pb) and the run (t, b) of the next column: 0 where they
+    overlap or touch (one lies wholly above the other otherwise)."""
+    return max(0.0, t - pb - 1.0, pt - b - 1.0)
+
+
+def _cost_after_gap(cost: float, gap: float, slack: float, scale: float) -> float:
+    """A path's cost after a step across `gap` rows: cost + max(0, gap - slack) * scale (a gap within
+    the slack leaves the cost as it is)."""
+    return cost + (gap - slack) * scale if gap > slack else cost
+
+
 def _step_cost(cost: float, pt: float, pb: float, t: float, b: float, slack: float, scale: float) -> float:
-    """`_follow_runs`' cost of stepping from a run (pt, pb) of cost `cost` to the run (t, b): cost +
-    max(0, gap - slack) * scale, bit for bit (adding 0.0 leaves a cost as it is)."""
-    if t > pb + 1.0:
-        excess = (t - pb - 1.0) - slack
-        return cost + excess * scale if excess > 0.0 else cost
-    if pt > b + 1.0:
-        excess = (pt - b - 1.0) - slack
-        return cost + excess * scale if excess > 0.0 else cost
-    return cost
+    """`_follow_runs`' cost of stepping from a run (pt, pb) of cost `cost` to the run (t, b)."""
+    return _cost_after_gap(cost, _run_gap(pt, pb, t, b), slack, scale)
 
 
 def _cheapest(states: list[tuple]) -> int:

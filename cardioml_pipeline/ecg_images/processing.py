@@ -322,22 +322,17 @@ def fail_backwards_patient(rows: list[dict]) -> None:
         row["qc_passed"] = False
 
 
-def _per_lead_grid_leads(results: list[tuple[dict, np.ndarray | None]]) -> list[int]:
-    """Which results are per-lead images calibrated by their grid (pages are left out: a page has one
-    grid, and one angle, for all its leads)."""
-    return [
-        i
-        for i, (row, _) in enumerate(results)
-        if row["reject_reason"] is None and row.get("page_path") is None and row.get("calibration_source") == "grid"
-    ]
-
-
 def _read_outliers_again(task: PatientTask, results: list[tuple[dict, np.ndarray | None]], metric: str, consensus_of, is_outlier, options_of):
     """For each of the patient's per-lead grid-calibrated images whose `metric` (an index column) is
     an outlier (`is_outlier(value, consensus)`) from what the others agree on (`consensus_of(values)`):
     yields (its position in `results`, the consensus, the image processed again with the
-    `ImageTask` options `options_of(row, consensus)`)."""
-    grid_leads = _per_lead_grid_leads(results)
+    `ImageTask` options `options_of(row, consensus)`). Pages are left out: a page has one grid, and one
+    angle, for all its leads."""
+    grid_leads = [
+        i
+        for i, (row, _) in enumerate(results)
+        if row["reject_reason"] is None and row.get("page_path") is None and row.get("calibration_source") == "grid"
+    ]
     consensus = consensus_of([results[i][0].get(metric) for i in grid_leads])
     if consensus is None:
         return

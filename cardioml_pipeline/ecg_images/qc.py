@@ -168,26 +168,35 @@ def backwards_patient_reason(values: list[float | None]) -> str | None:
     return f"the patient's leads run backwards (median time_reversal {median:.1f} > {MAX_PATIENT_REVERSAL}): an upside-down or mirrored scan?"
 
 
-MIN_LEADS_FOR_PITCH = 4  # grid-calibrated leads of a patient needed before their pitches are compared
+MIN_LEADS_FOR_CONSENSUS = 4  # grid-calibrated leads of a patient needed before their pitches (skews) are compared
 PITCH_AGREEMENT = 0.02  # leads within 2 % of the patient's median pitch agree with it ...
 PITCH_OUTLIER = 0.05  # ... and a lead more than 5 % off is measured again near the agreed pitch
+SKEW_AGREEMENT_DEG = 0.15  # leads within this of the patient's median skew agree with it ...
+SKEW_OUTLIER_DEG = 0.3  # ... and a lead further off is read again at the agreed angle
+
+
+def _majority_median(values: list[float], agrees) -> float | None:
+    """The median of the values that agree with the median of all (`agrees(values, median)`, a bool
+    per value), or None unless at least `MIN_LEADS_FOR_CONSENSUS` values are given and at least half
+    of them (and `MIN_LEADS_FOR_CONSENSUS`) agree."""
+    if len(values) < MIN_LEADS_FOR_CONSENSUS:
+        return None
+    finite = np.array(values, np.float64)
+    agreeing = finite[agrees(finite, float(np.median(finite)))]
+    if agreeing.size < max(MIN_LEADS_FOR_CONSENSUS, math.ceil(0.5 * finite.size)):
+        return None
+    return float(np.median(agreeing))
 
 
 def pitch_consensus(values: list[float | None]) -> float | None:
     """The grid pitch (px/mm) a patient's leads agree on, or None when they do not: at least
-    `MIN_LEADS_FOR_PITCH` leads, and at least half of them (and `MIN_LEADS_FOR_PITCH`) within
+    `MIN_LEADS_FOR_CONSENSUS` leads, and at least half of them (and `MIN_LEADS_FOR_CONSENSUS`) within
     `PITCH_AGREEMENT` of the median. The leads of a scanned page are cut from one scan, so one pitch;
     a lead whose grid was misread (heavy-noise strips read at 1.4-1.7 times the pitch, ecg-image-kit
     page 1035) stands out. Leads scanned at different resolutions (the demo draws each lead at its
     own) show no majority, and nothing is compared."""
-    finite = np.array([float(v) for v in values if v is not None and math.isfinite(v) and v > 0])
-    if finite.size < MIN_LEADS_FOR_PITCH:
-        return None
-    median = float(np.median(finite))
-    agreeing = finite[np.abs(finite / median - 1.0) <= PITCH_AGREEMENT]
-    if agreeing.size < max(MIN_LEADS_FOR_PITCH, math.ceil(0.5 * finite.size)):
-        return None
-    return float(np.median(agreeing))
+    finite = [float(v) for v in values if v is not None and math.isfinite(v) and v > 0]
+    return _majority_median(finite, lambda pitches, median: np.abs(pitches / median - 1.0) <= PITCH_AGREEMENT)
 
 
 def is_pitch_outlier(value: float | None, consensus: float | None) -> bool:
@@ -197,25 +206,15 @@ def is_pitch_outlier(value: float | None, consensus: float | None) -> bool:
     return abs(value / consensus - 1.0) > PITCH_OUTLIER
 
 
-SKEW_AGREEMENT_DEG = 0.15  # leads within this of the patient's median skew agree with it ...
-SKEW_OUTLIER_DEG = 0.3  # ... and a lead further off is read again at the agreed angle
-
-
 def skew_consensus(values: list[float | None]) -> float | None:
     """The skew (degrees) a patient's grid-calibrated leads agree on, or None when they do not: at
-    least `MIN_LEADS_FOR_PITCH` leads, and at least half of them (and `MIN_LEADS_FOR_PITCH`) within
-    `SKEW_AGREEMENT_DEG` of the median. Leads cut from one scanned page share its rotation; a short
-    strip whose lines measured a wrong angle (heavy noise, a 100 dpi blue grid: ecg-image-kit
+    least `MIN_LEADS_FOR_CONSENSUS` leads, and at least half of them (and `MIN_LEADS_FOR_CONSENSUS`)
+    within `SKEW_AGREEMENT_DEG` of the median. Leads cut from one scanned page share its rotation; a
+    short strip whose lines measured a wrong angle (heavy noise, a 100 dpi blue grid: ecg-image-kit
     patients 1004, 1028, 1035) stands out. Leads scanned one by one (the demo turns each its own
     way) show no majority, and nothing is compared."""
-    finite = np.array([float(v) for v in values if v is not None and math.isfinite(v)])
-    if finite.size < MIN_LEADS_FOR_PITCH:
-        return None
-    median = float(np.median(finite))
-    agreeing = finite[np.abs(finite - median) <= SKEW_AGREEMENT_DEG]
-    if agreeing.size < max(MIN_LEADS_FOR_PITCH, math.ceil(0.5 * finite.size)):
-        return None
-    return float(np.median(agreeing))
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    return _majority_median(finite, lambda skews, median: np.abs(skews - median) <= SKEW_AGREEMENT_DEG)
 
 
 def is_skew_outlier(value: float | None, consensus: float | None) -> bool:
