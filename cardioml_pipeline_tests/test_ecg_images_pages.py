@@ -494,3 +494,92 @@ def test_paint_where_paints_the_mask_and_nothing_else():
     untouched = image.copy()
     paint_where(image, np.zeros_like(mask), np.array([9, 9, 9], np.uint8))
     assert (image == untouched).all()
+
+
+def test_a_wide_page_is_placed_scaled_down_and_its_names_read_at_full_size(monkeypatch):
+    """ECGMiner's pages are 2000 x 960 px (7 px/mm): wider than a letter page's shape, so the layout is
+    placed on the page scaled to 1100 px across (like a 200 dpi letter page to 850 px high), never
+    on the whole page at full size. The printed names are then found and read at full size in a
+    window each (scaled down, 2-3 mm letters blur into blobs), and the frame line at the page's left
+    edge, 1 px wide, is blanked at full size without the column beside it, where the first QRS is
+    drawn."""
+    from cardioml_pipeline.ecg_images import pages
+
+    root = require_shared(SHARED_DATASETS / "ecgminer-ludb-pages")
+    image = cv2.imread(str(root / "img" / "001.png"), cv2.IMREAD_UNCHANGED)
+    assert image.shape[:2] == (960, 2000)
+    prepared_shapes = []
+    real_prepare = pages.prepare_image
+
+    def recording_prepare(part, *args, **kwargs):
+        prepared_shapes.append(part.shape[:2])
+        return real_prepare(part, *args, **kwargs)
+
+    monkeypatch.setattr(pages, "prepare_image", recording_prepare)
+    page, layout = detect_layout(image)
+    assert layout.layout == "3x4+1" and page.shape[:2] == (960, 2000)
+    assert max(prepared_shapes, key=lambda shape: shape[0] * shape[1]) == (528, 1100), prepared_shapes
+    named = [box for box in layout.boxes if box.lead_name_source == "printed_label"]
+    assert len(named) >= 9, [(box.lead, box.printed_label) for box in layout.boxes]  # found and read scaled down: 3
+    for box in layout.boxes:  # the labels' boxes in the full-size page's pixels, inside their lead's box
+        assert box.label_box is not None, box
+        lx0, ly0, lx1, ly1 = box.label_box
+        assert box.y0 <= ly0 < ly1 <= box.y1 and box.x0 <= lx0 < lx1 <= box.x1, box
+    away_from_names = np.ones(960, bool)
+    for box in layout.boxes:
+        away_from_names[box.label_box[1] - 3 : box.label_box[3] + 3] = False
+    frame = layout.non_trace[away_from_names, :3].astype(bool)
+    assert frame[:, 0].mean() > 0.9 and frame[:, 1:].mean() < 0.05, frame.mean(axis=0)
+
+
+def test_page_leads_take_the_colours_read_once_on_the_full_size_page(monkeypatch):
+    """The grid lines' and the trace's colours are read once, at full size (where a 1-px line has its
+    full colour: scaled down it is paler), and given to every lead's crop instead of being read
+    again on each; the leads digitize as well as ECGMiner's own reading (`test_ecgminer_page_every_lead_digitized`)."""
+    from cardioml_pipeline.ecg_images import preprocess
+
+    root = require_shared(SHARED_DATASETS / "ecgminer-ludb-pages")
+    image = cv2.imread(str(root / "img" / "002.png"), cv2.IMREAD_UNCHANGED)
+    calls = []
+    real_grid_colours = preprocess.grid_colours
+
+    def counting_grid_colours(d3, grid):
+        calls.append(d3.shape[:2])
+        return real_grid_colours(d3, grid)
+
+    monkeypatch.setattr(preprocess, "grid_colours", counting_grid_colours)
+    layout, leads = process_page(image)
+    assert len(leads) == 13 and all(lead.result.signal_mv.size for lead in leads)
+    assert len(calls) == 2, calls  # the layout's page scaled down, and one window at full size
+    small, full = (np.linalg.norm(colour) for colour in (real_prepare_colours(image), layout.ink_colours.lines[0]))
+    assert full > 1.2 * small, (full, small)
+    assert sum(lead.result.qc_passed for lead in leads) >= 10, [lead.result.qc_reasons for lead in leads]
+
+
+def real_prepare_colours(image: np.ndarray) -> np.ndarray:
+    """The major grid lines' colour as the layout's prepare reads it on the page scaled down."""
+    from cardioml_pipeline.ecg_images.preprocess import prepare_image
+
+    small = cv2.resize(image[:, :, :3], (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return prepare_image(small).colours.lines[0]
+
+
+def test_ruled_lines_are_placed_again_on_the_full_size_page():
+    """A ruled line found on a page scaled down by 2 covers two full-size columns: placed again at full
+    size, only the column it is printed in is blanked, not its neighbour (where a QRS may be drawn
+    right beside a frame)."""
+    from cardioml_pipeline.ecg_images.pages import Rulings
+    from cardioml_pipeline.ecg_images.preprocess import InkColours
+
+    page = np.full((200, 300, 3), 255, np.uint8)
+    page[:, 4] = 0  # a 1-px frame line at column 4
+    page[50:60, 5:8] = 0  # ink right beside it
+    small_columns = np.zeros(150, bool)
+    small_columns[2] = True  # full-size columns 4 and 5
+    small_ink = np.zeros((100, 150), bool)
+    small_ink[:, 2] = True
+    rulings = Rulings(np.zeros(100, bool), small_columns, small_ink)
+    black = InkColours(np.full(3, 1.0, np.float32), (), False)
+    full = rulings.at_full_size(page, 2.0, 2.0, black)
+    assert full[:, 4].all() and not full[:, 5:].any() and not full[:, :4].any()
+    assert rulings.mask().sum() == 100  # at its own scale: the ruled column's ink

@@ -36,7 +36,7 @@ import numpy as np
 
 from cardioml_pipeline.ecg_images.digitize import PAPER_SPEED_MM_S, find_calibration_pulse
 from cardioml_pipeline.ecg_images.page_labels import reading, word_scores
-from cardioml_pipeline.ecg_images.preprocess import GridEstimate, label_components, prepare_image, scaled_grid, to_bgr_uint8
+from cardioml_pipeline.ecg_images.preprocess import GridEstimate, InkColours, channel_darkness, label_components, prepare_image, scaled_grid, to_bgr_uint8, window_ink
 
 RECORD_S = 10.0  # a standard 12-lead page shows 10 s of recording across its width
 MIN_ROW_COVERAGE = 0.25  # a trace row has ink in at least this share of the inked width ...
@@ -90,6 +90,7 @@ class PageLayout:
     grid: GridEstimate | None = None  # the page's grid, in the deskewed full-size page's pixels (skew 0)
     perspective_deg: float = 0.0  # rows converging (`row_convergence_deg`, `side_convergence_deg`): a photographed page
     lead_order: str = "standard"  # the limb leads' order: "standard" or "cabrera" (`choose_lead_order`)
+    ink_colours: InkColours | None = None  # what the page's ink was told apart from (its names are read again with them)
 
 
 def deskew(image: np.ndarray, skew_deg: float) -> np.ndarray:
@@ -318,20 +319,30 @@ LAYOUT_SHORT_SIDE = 850  # the layout is found on the page scaled down to about 
 # more to read at full size than the layout needs. Scaled further (short side 480-680), the faint
 # lines of ecg-image-kit's wrinkled and noisy 100-120 dpi scans (pages 1004, 1012, 1016) were lost
 # and rows with them.
+LAYOUT_LONG_SIDE = 1100  # ... and long side: a page wider than a letter's shape is fitted by its width
 MIN_LAYOUT_SCALE = 1.5  # a page less than this much larger is read as it is
+INTEGER_LAYOUT_SCALE_WITHIN = 0.25  # a scale this close to a whole factor is rounded to it
 
 
 def detect_layout(image: np.ndarray, default_px_per_mm: float | None = None) -> tuple[np.ndarray, PageLayout]:
     """The deskewed page (BGR, full size) and its layout: lead boxes in that page's pixels."""
     bgr = to_bgr_uint8(image)
     full_h, full_w = bgr.shape[:2]
-    scale = min(full_h, full_w) / LAYOUT_SHORT_SIDE
+    scale = max(min(full_h, full_w) / LAYOUT_SHORT_SIDE, max(full_h, full_w) / LAYOUT_LONG_SIDE)
     if scale < MIN_LAYOUT_SCALE:
         scale = 1.0
-    small = cv2.resize(bgr, (round(full_w / scale), round(full_h / scale)), interpolation=cv2.INTER_AREA) if scale > 1 else bgr
+    if scale > 1:
+        # OpenCV averages areas ~15x faster by a whole factor (0.3 against 6 ms on a 2000 x 960
+        # page): the page's last rows and columns short of a whole block are left out
+        n = int(math.ceil(scale - 1e-6))
+        small = cv2.resize(bgr[: full_h - full_h % n, : full_w - full_w % n], (full_w // n, full_h // n), interpolation=cv2.INTER_AREA)
+        if abs(scale - n) > 1e-6:
+            small = cv2.resize(small, (round(full_w / scale), round(full_h / scale)), interpolation=cv2.INTER_LINEAR)
+    else:
+        small = cv2.resize(bgr, (round(full_w / scale), round(full_h / scale)), interpolation=cv2.INTER_AREA) if scale > 1 else bgr
     sh, sw = small.shape[:2]
     sx, sy = full_w / sw, full_h / sh  # the exact factors after rounding the small page's size
-    result = _detect_layout(small, default_px_per_mm / sx if default_px_per_mm else None)
+    result, searches, rulings = _detect_layout(small, default_px_per_mm / sx if default_px_per_mm else None)
     page = deskew(bgr, result.skew_deg)
     if scale > 1:
         def up(v: int, factor: float, limit: int, small_limit: int) -> int:
@@ -342,17 +353,22 @@ def detect_layout(image: np.ndarray, default_px_per_mm: float | None = None) -> 
             for b in result.boxes
         ]
         result.baselines = [int(round(y * sy)) for y in result.baselines]
-        result.boxes = [
-            dataclasses.replace(b, label_box=(int(b.label_box[0] * sx), int(b.label_box[1] * sy), int(math.ceil(b.label_box[2] * sx)), int(math.ceil(b.label_box[3] * sy))))
-            if b.label_box is not None else b
-            for b in result.boxes
-        ]
         if result.non_trace is not None:
             result.non_trace = cv2.resize(result.non_trace, (full_w, full_h), interpolation=cv2.INTER_NEAREST)
         result.trace_x = (int(round(result.trace_x[0] * sx)), int(round(result.trace_x[1] * sx))) if result.trace_x else None
         result.px_per_mm = result.px_per_mm * sx if result.px_per_mm else None
     if result.grid is not None and scale > 1:
         result.grid = page_grid(page, scaled_grid(result.grid, sx))
+    if result.layout is not None:
+        if scale > 1:
+            # the colours as the full-size page shows them (scaled down, a 1-px line is paler)
+            result.ink_colours = searches.full_size_colours(page, sx, sy, result.grid) or result.ink_colours
+            ruled = rulings.at_full_size(page, sx, sy, result.ink_colours)
+            searches = searches.at_full_size(page, sx, sy, result.ink_colours, ruled)
+        else:
+            ruled = rulings.mask()
+        result.non_trace |= ruled
+        name_leads(result, searches.labels())
     return page, result
 
 
@@ -393,18 +409,21 @@ def _grid_view_of_luma() -> np.ndarray:
 _GRID_VIEW_OF_LUMA = _grid_view_of_luma()
 
 
-def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLayout:
+def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> tuple[PageLayout, LabelSearches | None, Rulings | None]:
+    """The layout on `image` as it is, where to look for each box's printed name (looked for and read
+    by the caller: `name_leads`), and the page's ruled lines (`non_trace` holds the other printed text
+    only: the caller adds the rulings and the names)."""
     prep = prepare_image(image, default_px_per_mm)
     skew = float(prep.grid.skew_deg) if prep.grid.found else 0.0
     if prep.too_small or prep.blank or not prep.ink.any():
-        return PageLayout(None, skew_deg=skew, reject_reason="page layout not found: blank page (no trace ink)")
+        return PageLayout(None, skew_deg=skew, reject_reason="page layout not found: blank page (no trace ink)"), None, None
     ink = _without_rulings(prep.ink)
     extra = residual_skew(ink)
     if abs(extra) >= 0.2:  # the grid's angle left the rows sloping (or it had none): level them
         skew += extra
         prep = prepare_image(deskew(image, skew), default_px_per_mm, deskew=False)
         ink = _without_rulings(prep.ink)
-    result = PageLayout(None, skew_deg=skew)
+    result = PageLayout(None, skew_deg=skew, ink_colours=prep.colours)
     if prep.grid.found:  # measured on the page turned square: the deskewed page's grid
         result.grid = dataclasses.replace(prep.grid, skew_deg=0.0)
     h, w = prep.ink.shape
@@ -418,11 +437,11 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
     if len(baselines) < 3:
         what = "a single trace row (one lead strip named as a page?)" if len(baselines) == 1 else f"{len(baselines)} trace rows"
         result.reject_reason = f"page layout not found: {what}; expected 3-6 (3x4), 7 (6x2) or 12-13 (12x1) rows"
-        return result
+        return result, None, None
     placed = layout_for_rows(len(baselines))
     if placed is None:
         result.reject_reason = f"page layout not found: {len(baselines)} trace rows; expected 3-6 (3x4), 7 (6x2) or 12-13 (12x1) rows"
-        return result
+        return result, None, None
     name, grid, rhythm = placed
 
     # the 10 s span: from the full-width rows (the rhythm strips, else every row), pulses excluded
@@ -433,7 +452,7 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
     spans = [s for s in row_spans if s is not None]
     if not spans:
         result.reject_reason = "page layout not found: no trace in the rows found"
-        return result
+        return result, None, None
     x0 = int(np.median([s[0] for s in spans]))
     x1 = int(np.median([s[1] for s in spans]))
     if len(baselines) == 6 and not _has_quarter_separators(ink, baselines, 6, x0, x1, ppx, ppy):
@@ -455,7 +474,7 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
 
     inset = max(2, int(round(COLUMN_INSET_MM * ppx)))
     n_grid_rows = len(grid)
-    candidates: list[list[LabelWord]] = []
+    searches: list[LabelSearch] = []  # where each box's printed name is looked for
     for r, leads in enumerate(grid):
         y0, y1 = bands[r]
         n_cols = len(leads)
@@ -468,39 +487,154 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> PageLa
             cx1 = w if c == n_cols - 1 else int(round(right)) - inset
             start = (max(cx0, x0) - x0) / width * RECORD_S
             end = (min(cx1, x1 + 1) - x0) / width * RECORD_S
-            candidates.append(label_words(ink, y0, y1, cx0, int(round(x0 if c == 0 else left)), baselines[r], ppx, ppy))
+            searches.append(LabelSearch(y0, y1, cx0, int(round(x0 if c == 0 else left)), baselines[r]))
             result.boxes.append(LeadBox(lead, cx0, y0, cx1, y1, round(start, 3), round(end - start, 3), False))
     for k, lead in enumerate(RHYTHM_LEADS.get(rhythm, ())):
         y0, y1 = bands[n_grid_rows + k]
-        candidates.append(label_words(ink, y0, y1, 0, x0, baselines[n_grid_rows + k], ppx, ppy))
+        searches.append(LabelSearch(y0, y1, 0, x0, baselines[n_grid_rows + k]))
         result.boxes.append(LeadBox(lead, 0, y0, w, y1, 0.0, RECORD_S, True))
-    labels = choose_labels(candidates, ppx, ppy)
-    scores = [word_scores(label.mask) if label is not None and label.complete else None for label in labels]
-    read = [
-        dataclasses.replace(b, label_box=label.box, printed_label=reading(s) if s is not None else None) if label else b
-        for b, label, s in zip(result.boxes, labels, scores)
-    ]
-    result.lead_order, read = choose_lead_order(read, name, scores)
-    result.boxes = name_from_labels(read)
-    # what the crops should not show: the page's ruled lines (a frame, a rule under the header) and
-    # the printed labels. Not the solid blobs `_without_rulings` drops: on a 100 dpi page a bold
-    # pen's QRS is one
-    non_trace = np.zeros((h, w), bool)
-    ruled = prep.ink.sum(axis=1) > RULED_LINE_SHARE * w
+    # what the crops should not show: the page's ruled lines (a frame, a rule under the header), any
+    # other text printed along the rows and the printed names (added with their reading, `name_leads`).
+    # Not the solid blobs `_without_rulings` drops: on a 100 dpi page a bold pen's QRS is one
+    ruled_rows = prep.ink.sum(axis=1) > RULED_LINE_SHARE * w
     for y in baselines:  # a flat trace on a small page can run level that far: never blank a row's baseline
-        ruled[max(0, y - int(round(2 * ppy))) : y + int(round(2 * ppy)) + 1] = False
-    non_trace[ruled, :] = True
-    non_trace[:, prep.ink.sum(axis=0) > RULED_LINE_SHARE * h] = True
-    non_trace &= prep.ink > 0
-    for label in labels:
-        if label is not None:  # the letters' own pixels only: a deep S wave may pass through the word's box
-            lx0, ly0, lx1, ly1 = label.box
-            non_trace[ly0:ly1, lx0:lx1] |= label.mask
+        ruled_rows[max(0, y - int(round(2 * ppy))) : y + int(round(2 * ppy)) + 1] = False
+    ruled_columns = prep.ink.sum(axis=0) > RULED_LINE_SHARE * h
+    non_trace = np.zeros((h, w), bool)
     for i, baseline in enumerate(baselines):  # other printed text along the rows (a footer's "25mm/s 10mm/mV")
         y0, y1 = bands[i]
         non_trace[y0:y1] |= printed_text(ink[y0:y1], baseline - y0, ppx, ppy)
     result.non_trace = non_trace.astype(np.uint8)
-    return result
+    return result, LabelSearches(searches, ink, ppx, ppy), Rulings(ruled_rows, ruled_columns, prep.ink > 0)
+
+
+@dataclass(frozen=True)
+class LabelSearch:
+    """Where one box's printed name is looked for (`label_words`' arguments, page pixels)."""
+
+    y0: int
+    y1: int
+    xa: int
+    start: int
+    baseline: int
+
+    def scaled(self, sx: float, sy: float) -> LabelSearch:
+        return LabelSearch(int(round(self.y0 * sy)), int(round(self.y1 * sy)), int(round(self.xa * sx)), int(round(self.start * sx)), int(round(self.baseline * sy)))
+
+    def columns(self, ppx: float, width: int) -> tuple[int, int]:
+        """The columns `label_words` looks in."""
+        return max(self.xa, int(round(self.start - LABEL_REACH_MM[0] * ppx))), min(width, int(round(self.start + LABEL_REACH_MM[1] * ppx)))
+
+
+@dataclass
+class LabelSearches:
+    """Per box, where its name is looked for, on a page's ink (rulings and blobs out) at its scale."""
+
+    boxes: list[LabelSearch]
+    ink: np.ndarray
+    ppx: float
+    ppy: float
+
+    def labels(self) -> list[LabelWord | None]:
+        return choose_labels([label_words(self.ink, s.y0, s.y1, s.xa, s.start, s.baseline, self.ppx, self.ppy) for s in self.boxes], self.ppx, self.ppy)
+
+    def _full_size_windows(self, page: np.ndarray, sx: float, sy: float) -> list[tuple[LabelSearch, tuple[int, int, int, int]]]:
+        """Each search scaled to the full-size page, with its window (y0, y1, x0, x1) and the paper around it."""
+        h, w = page.shape[:2]
+        pad = FULL_SIZE_PAPER_PAD_PX
+        out = []
+        for search in (search.scaled(sx, sy) for search in self.boxes):
+            lo, hi = search.columns(self.ppx * sx, w)
+            if hi > lo and search.y1 > search.y0:
+                out.append((search, (max(0, search.y0 - pad), min(h, search.y1 + pad), max(0, lo - pad), min(w, hi + pad))))
+        return out
+
+    def full_size_colours(self, page: np.ndarray, sx: float, sy: float, grid: GridEstimate | None) -> InkColours | None:
+        """The trace's and grid lines' colours as the full-size page (`sx`, `sy` times larger) shows
+        them, read on the first search's window (`prepare_image` with the page's grid): a few
+        millimetres of paper hold dozens of grid lines."""
+        for _, (y0, y1, x0, x1) in self._full_size_windows(page, sx, sy)[:1]:
+            return prepare_image(page[y0:y1, x0:x1], known_grid=crop_grid(grid, x0, y0)).colours
+        return None
+
+    def at_full_size(self, page: np.ndarray, sx: float, sy: float, colours: InkColours | None, rulings: np.ndarray) -> LabelSearches:
+        """The same search on the full-size page (`sx`, `sy` times larger), its ink binarized there in
+        each search's window only (`preprocess.window_ink`, with the full-size page's `colours`) and
+        the page's ruled lines (`rulings`, full size) left out. Scaled down, a name's letters (2-3 mm
+        type) blur into blobs: found and read at full size, ECGMiner's pages give 219 names of 260
+        against 91, and demo pages printed at 300 dpi their limb leads' names at all."""
+        h, w = page.shape[:2]
+        ppx, ppy = self.ppx * sx, self.ppy * sy
+        ink = np.zeros((h, w), np.uint8)
+        windows = self._full_size_windows(page, sx, sy) if colours is not None else []
+        for search, (y0, y1, x0, x1) in windows:
+            lo, hi = search.columns(ppx, w)
+            window = window_ink(page[y0:y1, x0:x1], colours, ppx)
+            ink[search.y0 : search.y1, lo:hi] = window[search.y0 - y0 : search.y1 - y0, lo - x0 : hi - x0]
+        ink[rulings] = 0
+        return LabelSearches([search.scaled(sx, sy) for search in self.boxes], ink, ppx, ppy)
+
+
+@dataclass
+class Rulings:
+    """The page's ruled lines as found on the page the layout was placed on: the pixel rows and
+    columns inked across `RULED_LINE_SHARE` of it, and that page's ink (the lines' own pixels)."""
+
+    rows: np.ndarray  # bool, one per pixel row
+    columns: np.ndarray  # bool, one per pixel column
+    ink: np.ndarray  # bool, the page's ink
+
+    def mask(self) -> np.ndarray:
+        return (self.rows[:, None] | self.columns[None, :]) & self.ink
+
+    def at_full_size(self, page: np.ndarray, sx: float, sy: float, colours: InkColours | None) -> np.ndarray:
+        """The same lines' pixels on the full-size page (`sx`, `sy` times larger): among the full-size
+        rows (columns) a ruled one covers, those inked across `RULED_LINE_SHARE` of the page, where
+        they score as ink (`InkColours.score` >= 0.5). Scaled up by repetition instead, a 1-px frame
+        line takes its neighbour with it, and with it a QRS drawn right beside it."""
+        h, w = page.shape[:2]
+        out = np.zeros((h, w), bool)
+        if colours is None:
+            return cv2.resize(self.mask().astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+        for ruled, factor, across in ((self.columns, sx, False), (self.rows, sy, True)):
+            for lo, hi in _runs(ruled):
+                length = h if across else w
+                a, b = max(0, int(math.floor(lo * factor)) - 1), min(length, int(math.ceil(hi * factor)) + 1)
+                pa, pb = max(0, a - FULL_SIZE_PAPER_PAD_PX), min(length, b + FULL_SIZE_PAPER_PAD_PX)
+                strip = page[pa:pb] if across else page[:, pa:pb]
+                score = colours.score(channel_darkness(np.ascontiguousarray(strip), FULL_SIZE_PAPER_WINDOW_PX))
+                inked = (score[a - pa : b - pa] >= 0.5) if across else (score[:, a - pa : b - pa] >= 0.5).T
+                lines = inked.mean(axis=1) > RULED_LINE_SHARE
+                part = out[a:b] if across else out[:, a:b].T
+                part[lines] |= inked[lines]
+        return out
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of True in a 1-D bool array, end exclusive."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def name_leads(layout: PageLayout, labels: list[LabelWord | None]) -> None:
+    """Read each segment's printed name (`labels`: the chosen word per box, in page pixels), choose
+    the lead order from them and name the boxes (`choose_lead_order`, `name_from_labels`); the names'
+    letters join the marks blanked out of the crops (`non_trace`)."""
+    scores = [word_scores(label.mask) if label is not None and label.complete else None for label in labels]
+    read = [
+        dataclasses.replace(b, label_box=label.box, printed_label=reading(s) if s is not None else None) if label else b
+        for b, label, s in zip(layout.boxes, labels, scores)
+    ]
+    layout.lead_order, read = choose_lead_order(read, layout.layout, scores)
+    layout.boxes = name_from_labels(read)
+    for label in labels:
+        if label is not None:  # the letters' own pixels only: a deep S wave may pass through the word's box
+            lx0, ly0, lx1, ly1 = label.box
+            layout.non_trace[ly0:ly1, lx0:lx1] |= label.mask
+
+
+FULL_SIZE_PAPER_WINDOW_PX = 9  # `prepare_image`'s paper-level window, for parts of a page read again at full size
+FULL_SIZE_PAPER_PAD_PX = 12  # ... and the paper read around such a part for its level
 
 
 TEXT_CLEARANCE_MM = 3.0  # printed text stands this far clear of any other ink above and below it ...
@@ -722,7 +856,7 @@ def process_page(image: np.ndarray, default_px_per_mm: float | None = None) -> t
         crop = page[box.y0 : box.y1, box.x0 : box.x1].copy()
         if paper is not None and (blank := crop_blank(layout, box)) is not None:
             paint_where(crop, blank, paper)  # printed labels and rulings become paper
-        result = process_lead_image(crop, default_px_per_mm, known_grid=crop_grid(layout.grid, box.x0, box.y0))
+        result = process_lead_image(crop, default_px_per_mm, known_grid=crop_grid(layout.grid, box.x0, box.y0), known_colours=layout.ink_colours)
         if box.inverted:  # drawn upside down (-aVR): the lead itself is the negated trace
             result.signal_mv = -result.signal_mv
         leads.append(PageLead(box, result))

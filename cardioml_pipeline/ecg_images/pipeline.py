@@ -94,7 +94,12 @@ _SIZE_METRICS = ("px_per_mm_x", "px_per_mm_y", "calibration_pulse_height_px", "c
 
 
 def process_lead_image(
-    image: np.ndarray, default_px_per_mm: float | None = None, known_grid=None, expected_px_per_mm: float | None = None, known_skew_deg: float | None = None
+    image: np.ndarray,
+    default_px_per_mm: float | None = None,
+    known_grid=None,
+    expected_px_per_mm: float | None = None,
+    known_skew_deg: float | None = None,
+    known_colours=None,
 ) -> ProcessedLead:
     """Process one lead image (see module docstring). Raises ValueError only for non-images.
     `known_grid`: the grid as already measured for this image (`preprocess.GridEstimate` in its
@@ -109,7 +114,7 @@ def process_lead_image(
     100-149 dpi: median SNR 7.1 -> 9.7 dB). Sizes are reported in the source image's pixels."""
     if default_px_per_mm is not None and not (default_px_per_mm > 0):
         raise ValueError("default_px_per_mm must be positive")
-    prep = prepare_image(image, default_px_per_mm, known_grid=known_grid, expected_px_per_mm=expected_px_per_mm, known_skew_deg=known_skew_deg)
+    prep = prepare_image(image, default_px_per_mm, known_grid=known_grid, expected_px_per_mm=expected_px_per_mm, known_skew_deg=known_skew_deg, known_colours=known_colours)
     if prep.grid.found and not prep.too_small and prep.grid.px_per_mm_x < UPSAMPLE_BELOW_PX_PER_MM:
         f = UPSAMPLE_FACTOR
         enlarged = cv2.resize(prep.bgr, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)

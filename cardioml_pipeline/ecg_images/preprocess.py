@@ -78,6 +78,22 @@ class Prepared:
     ink_darkness: float = 0.0  # median relative darkness of ink pixels
     background_noise: float = 0.0  # robust std of the darkness of the paper (same units)
     notes: list[str] = field(default_factory=list)
+    colours: InkColours | None = None  # what the ink was told apart from (`trace_score`'s inputs)
+
+
+@dataclass(frozen=True)
+class InkColours:
+    """The colours an image's trace score was computed from: the trace's darkness vector, the grid
+    lines unmixed by colour, and whether by share (`trace_score`). A part of the same image read again
+    at another scale (a page's printed names) scores its pixels the same way."""
+
+    trace: np.ndarray
+    lines: tuple[np.ndarray, ...]
+    by_share: bool
+    remove_lines: bool = False  # the grid is the trace's own hue: subtracted by geometry (`binarize_score`)
+
+    def score(self, d3: np.ndarray) -> np.ndarray:
+        return trace_score(d3, list(self.lines), self.trace, by_share=self.by_share)
 
 
 def percentile(a: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
@@ -772,9 +788,13 @@ def trace_score(d3: np.ndarray, references: list[np.ndarray], trace_colour: np.n
         if by_share and paper is not None:
             basis = np.stack([t, g], axis=1).astype(np.float64)
             if np.linalg.cond(basis) < 1e6:  # (a line of the trace's own hue is not among the references)
-                shares = cv2.transform(d3, np.linalg.pinv(basis).astype(np.float32))  # (a, b) per pixel
-                against_line = np.where(shares[..., 1] > 0, shares[..., 0], paper).astype(np.float32)
-                score = cv2.min(score, against_line.reshape(score.shape))
+                # (a, b) per pixel, one output row at a time: OpenCV's 2-row transform is ~4x slower
+                # than two 1-row ones (no vectorized path), and numpy's `where` on the interleaved
+                # channels as slow again; together 3x this function's time on a dark grid
+                unmix = np.linalg.pinv(basis).astype(np.float32)
+                share_of_trace, share_of_line = (cv2.transform(d3, unmix[i : i + 1]).reshape(score.shape) for i in (0, 1))
+                against_line = cv2.copyTo(share_of_trace, cv2.compare(share_of_line, 0.0, cv2.CMP_GT), paper.copy())
+                score = cv2.min(score, against_line)
                 continue
         m = np.concatenate([v / n2, [-float(g @ v) / n2]]).astype(np.float32)[None, :]
         s = cv2.transform(d3, m)
@@ -913,6 +933,7 @@ def prepare_image(
     known_grid: GridEstimate | None = None,
     expected_px_per_mm: float | None = None,
     known_skew_deg: float | None = None,
+    known_colours: InkColours | None = None,
 ) -> Prepared:
     """Normalize, calibrate, deskew and binarize one lead image (module docstring). `bridge_lines`:
     close the gaps a grid line cuts in a faint trace (the second try for an image whose trace was
@@ -965,25 +986,38 @@ def prepare_image(
     if grid.found and known_grid is None:
         grid = _finish_grid(grid, view, is_grid_view=True)
     ppm = grid.px_per_mm_x if grid.found else default_px_per_mm
-    references = grid_colours(d3, grid) if unmix else []
-    trace_colour = estimate_trace_colour(d3, references)
-    # a grid of the trace's own hue (grey lines, black pen) cannot be unmixed by colour: its lines
-    # are subtracted by geometry instead (`binarize`'s column quantile and grid floor)
-    chromatic = [g for g in references if not _same_hue(g, trace_colour)]
-    by_share = any(is_dark_line(g, trace_colour) for g in chromatic)
+    if known_colours is not None and unmix:
+        trace_colour, chromatic, by_share = known_colours.trace, list(known_colours.lines), known_colours.by_share
+        remove_lines = known_colours.remove_lines
+    else:
+        references = grid_colours(d3, grid) if unmix else []
+        trace_colour = estimate_trace_colour(d3, references)
+        # a grid of the trace's own hue (grey lines, black pen) cannot be unmixed by colour: its lines
+        # are subtracted by geometry instead (`binarize`'s column quantile and grid floor)
+        chromatic = [g for g in references if not _same_hue(g, trace_colour)]
+        by_share = any(is_dark_line(g, trace_colour) for g in chromatic)
+        remove_lines = len(chromatic) < len(references) or (not unmix and grid.found)
     score = trace_score(d3, chromatic, trace_colour, by_share=by_share)
-    # the paper's noise, on the darkness along the trace colour, from its lightest pixels (the 10th
-    # to 30th percentiles: paper, even where dense grid lines cover half of a strip)
+    sigma = paper_noise(d3, trace_colour)
+    ink, dark, components = binarize_score(score, ppm, sigma, remove_lines=remove_lines, bridge_lines=bridge_lines and bool(references), by_share=by_share)
+    colours = InkColours(trace_colour, tuple(chromatic), by_share, remove_lines)
+    return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=sigma, colours=colours)
+
+
+def paper_noise(d3: np.ndarray, trace_colour: np.ndarray) -> float:
+    """The paper's noise (a robust standard deviation) on the darkness along the trace colour, from
+    its lightest pixels (the 10th to 30th percentiles: paper, even where dense grid lines cover half
+    of a strip)."""
     paper = cv2.transform(_subsample(d3, 3), (trace_colour / float(trace_colour @ trace_colour))[None, :].astype(np.float32)).ravel()
     p10, p30 = percentiles(paper, (10, 30))
-    sigma = float(p30 - p10) / 0.7572
-    ink, dark, components = binarize_score(
-        score,
-        ppm,
-        sigma,
-        remove_lines=len(chromatic) < len(references) or (not unmix and grid.found),
-        bridge_lines=bridge_lines and bool(references),
-        by_share=by_share,
-    )
-    noise = sigma
-    return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=noise)
+    return float(p30 - p10) / 0.7572
+
+
+def window_ink(bgr: np.ndarray, colours: InkColours, px_per_mm: float | None) -> np.ndarray:
+    """The ink (uint8 0/1) of a part of an image already prepared at another scale, binarized as
+    `prepare_image` binarizes, with that image's colours (`InkColours`): its paper level and noise
+    are the part's own. Used for a page's printed names, found and read at full size on a page whose
+    layout was placed scaled down."""
+    k = 9 if min(bgr.shape[:2]) >= 60 else 7
+    d3 = channel_darkness(np.ascontiguousarray(bgr), k)
+    return binarize_score(colours.score(d3), px_per_mm, paper_noise(d3, colours.trace), remove_lines=colours.remove_lines, by_share=colours.by_share)[0]
