@@ -142,3 +142,28 @@ def test_listing_walks_subfolders_skips_hidden_and_rejects_broken_entries(tmp_pa
     assert listed["a.png"] == "not a regular file: a directory"
     assert listed["Patient_3_lead_I.png"] == "not a regular file: broken symbolic link"
     assert listed["Patient_2_lead_I.png"] is None
+
+
+def test_least_squares_unmixing_is_numpys_pseudo_inverse():
+    """`preprocess._least_squares_unmixing` (the 2x2 normal equations, closed form) gives numpy's
+    `pinv` of the basis [t g] as float32, and None exactly where numpy's condition number is 1e6 or
+    more (a line of nearly the trace's hue)."""
+    from cardioml_pipeline.ecg_images.preprocess import _least_squares_unmixing
+
+    rng = np.random.default_rng(3)
+    singular = 0
+    for k in range(3000):
+        t = rng.random(3).astype(np.float32)
+        g = rng.random(3).astype(np.float32)
+        if k % 5 == 0:  # nearly parallel: a shade of the trace's own colour
+            g = (t * rng.uniform(0.2, 0.9) + rng.normal(0, 10.0 ** -rng.uniform(3, 8), 3)).astype(np.float32)
+        basis = np.stack([t, g], axis=1).astype(np.float64)
+        expected = np.linalg.pinv(basis).astype(np.float32) if np.linalg.cond(basis) < 1e6 else None
+        got = _least_squares_unmixing(t, g)
+        if expected is None:
+            singular += 1
+            assert got is None, (t, g)
+        else:
+            assert got is not None and got.dtype == np.float32, (t, g)
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * float(np.abs(expected).max()))
+    assert 10 < singular < 600

@@ -786,15 +786,16 @@ def trace_score(d3: np.ndarray, references: list[np.ndarray], trace_colour: np.n
         if n2 < 0.02:  # a reference the colour of the trace itself cannot be told apart: skip it
             continue
         if by_share and paper is not None:
-            basis = np.stack([t, g], axis=1).astype(np.float64)
-            if np.linalg.cond(basis) < 1e6:  # (a line of the trace's own hue is not among the references)
+            unmix = _least_squares_unmixing(t, g)
+            if unmix is not None:  # (a line of the trace's own hue is not among the references)
                 # (a, b) per pixel, one output row at a time: OpenCV's 2-row transform is ~4x slower
                 # than two 1-row ones (no vectorized path), and numpy's `where` on the interleaved
                 # channels as slow again; together 3x this function's time on a dark grid
-                unmix = np.linalg.pinv(basis).astype(np.float32)
                 share_of_trace, share_of_line = (cv2.transform(d3, unmix[i : i + 1]).reshape(score.shape) for i in (0, 1))
-                against_line = cv2.copyTo(share_of_trace, cv2.compare(share_of_line, 0.0, cv2.CMP_GT), paper.copy())
-                score = cv2.min(score, against_line)
+                # where a pixel holds none of the line (b <= 0) it scores against the paper, and the
+                # score so far is already at most that: only the pixels holding some line can drop
+                inf = np.full(score.shape, np.inf, np.float32)
+                score = cv2.min(score, cv2.copyTo(inf, cv2.compare(share_of_line, 0.0, cv2.CMP_LE), share_of_trace))
                 continue
         m = np.concatenate([v / n2, [-float(g @ v) / n2]]).astype(np.float32)[None, :]
         s = cv2.transform(d3, m)
@@ -807,6 +808,30 @@ def trace_score(d3: np.ndarray, references: list[np.ndarray], trace_colour: np.n
     if score is None:
         score = cv2.transform(d3, np.full((1, 3), 1.0 / 3.0, np.float32))
     return score.reshape(d3.shape[:2])
+
+
+def _least_squares_unmixing(t: np.ndarray, g: np.ndarray, max_condition: float = 1e6) -> np.ndarray | None:
+    """The (2, 3) float32 matrix that splits a colour p into a t + b g by least squares (the
+    pseudo-inverse of the basis [t g]), or None where the basis' condition number is `max_condition`
+    or more (g nearly t's hue). Closed form from the basis' QR factors (Gram-Schmidt on two columns):
+    numpy's `pinv` and `cond` each take an SVD, ~30 us a call, and a page makes hundreds of calls."""
+    t, g = np.asarray(t, np.float64), np.asarray(g, np.float64)
+    r11 = math.sqrt(float(t @ t))
+    if r11 == 0:
+        return None
+    q1 = t / r11
+    r12 = float(q1 @ g)
+    u = g - r12 * q1
+    r22 = math.sqrt(float(u @ u))
+    # the singular values of R = [[r11, r12], [0, r22]]: their product is |r11 r22|, their squares
+    # sum to R's squared entries
+    product, squares = r11 * r22, r11 * r11 + r12 * r12 + r22 * r22
+    largest_squared = 0.5 * (squares + math.sqrt(max(squares * squares - 4.0 * product * product, 0.0)))
+    if product == 0 or largest_squared / product >= max_condition:  # cond = largest / smallest = largest^2 / product
+        return None
+    q2 = u / r22
+    first = q1 / r11 - (r12 / (r11 * r22)) * q2  # rows of R^-1 Q^T
+    return np.stack([first, q2 / r22]).astype(np.float32)
 
 
 def estimate_trace_colour(d3: np.ndarray, references: list[np.ndarray]) -> np.ndarray:
