@@ -551,12 +551,12 @@ def test_page_leads_take_the_colours_read_once_on_the_full_size_page(monkeypatch
     layout, leads = process_page(image)
     assert len(leads) == 13 and all(lead.result.signal_mv.size for lead in leads)
     assert len(calls) == 2, calls  # the layout's page scaled down, and one window at full size
-    small, full = (np.linalg.norm(colour) for colour in (real_prepare_colours(image), layout.ink_colours.lines[0]))
+    small, full = (np.linalg.norm(colour) for colour in (_major_line_colour_scaled_down(image), layout.ink_colours.lines[0]))
     assert full > 1.2 * small, (full, small)
     assert sum(lead.result.qc_passed for lead in leads) >= 10, [lead.result.qc_reasons for lead in leads]
 
 
-def real_prepare_colours(image: np.ndarray) -> np.ndarray:
+def _major_line_colour_scaled_down(image: np.ndarray) -> np.ndarray:
     """The major grid lines' colour as the layout's prepare reads it on the page scaled down."""
     from cardioml_pipeline.ecg_images.preprocess import prepare_image
 

@@ -107,6 +107,8 @@ def process_lead_image(
     `expected_px_per_mm`: the grid's pitch is measured near this one (the pitch a patient's other
     leads, cut from the same scan, agree on: `processing.recheck_pitch_outliers`). `known_skew_deg`: the
     skew is taken as this one (the angle they agree on: `processing.recheck_skew_outliers`).
+    `known_colours`: the trace's and grid lines' colours (`preprocess.InkColours`) as read on the same
+    print (a page's, for its leads), at the source's scale (an enlarged reading reads its own).
 
     A low-resolution image (grid pitch below `UPSAMPLE_BELOW_PX_PER_MM`: 100-150 dpi) is processed
     enlarged `UPSAMPLE_FACTOR` times: a 1-px pen's anti-aliased grey levels then place the trace

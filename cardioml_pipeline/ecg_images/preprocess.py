@@ -969,7 +969,9 @@ def prepare_image(
     `scaled_grid`), used as it is: a lattice re-measured on an enlarged image is less reliable than
     the original's (interpolation blurs a 1-px line into a wave the comb can misread).
     `expected_px_per_mm`: measure the grid's pitch near this one; `known_skew_deg`: take the skew as
-    this one (`estimate_grid`)."""
+    this one (`estimate_grid`). `known_colours`: the trace's and grid lines' colours as already read
+    on the same print (a page's, for each lead cut from it), used instead of reading them again
+    (ignored with `unmix=False`)."""
     bgr = to_bgr_uint8(image)
     h, w = bgr.shape[:2]
     if h < MIN_SIZE[0] or w < MIN_SIZE[1]:
@@ -1014,6 +1016,7 @@ def prepare_image(
     if known_colours is not None and unmix:
         trace_colour, chromatic, by_share = known_colours.trace, list(known_colours.lines), known_colours.by_share
         remove_lines = known_colours.remove_lines
+        has_grid_colours = bool(chromatic) or remove_lines  # (lines of the trace's hue were read and left to geometry)
     else:
         references = grid_colours(d3, grid) if unmix else []
         trace_colour = estimate_trace_colour(d3, references)
@@ -1022,9 +1025,10 @@ def prepare_image(
         chromatic = [g for g in references if not _same_hue(g, trace_colour)]
         by_share = any(is_dark_line(g, trace_colour) for g in chromatic)
         remove_lines = len(chromatic) < len(references) or (not unmix and grid.found)
+        has_grid_colours = bool(references)
     score = trace_score(d3, chromatic, trace_colour, by_share=by_share)
     sigma = paper_noise(d3, trace_colour)
-    ink, dark, components = binarize_score(score, ppm, sigma, remove_lines=remove_lines, bridge_lines=bridge_lines and bool(references), by_share=by_share)
+    ink, dark, components = binarize_score(score, ppm, sigma, remove_lines=remove_lines, bridge_lines=bridge_lines and has_grid_colours, by_share=by_share)
     colours = InkColours(trace_colour, tuple(chromatic), by_share, remove_lines)
     return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=sigma, colours=colours)
 
