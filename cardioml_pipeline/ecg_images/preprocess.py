@@ -65,6 +65,7 @@ class GridEstimate:
     skew_deg: float = 0.0
     phase_x: float = 0.0  # position of a major vertical line (px), after deskew
     phase_y: float = 0.0
+    square: bool | None = None  # the horizontal lines' pitch found within `SQUARE_LATTICE_TOLERANCE` of the vertical lines' (None: not measured)
 
 
 @dataclass
@@ -509,6 +510,8 @@ def _cross_checked_skew(g: np.ndarray, skew: float, major: float, bands: np.ndar
     return float(candidates[int(np.argmax(score))])
 
 
+SQUARE_LATTICE_TOLERANCE = 0.06  # ECG paper's 1 mm squares, as scanned: rows and columns within 6 % (real grids: 0.96-1.02)
+FAINT_GRID_LINE = 0.06  # darkness (norm of its colour vector) under which no grid line is seen (real scans' faint grey-pink grids: 0.089 and more)
 TALL_FOR_ONE_PROFILE = 400  # px: taller images read the pitch per band ...
 PITCH_BAND_ROWS = 48  # ... of this many rows (3 degrees move a line by 2.5 px within one)
 
@@ -581,6 +584,7 @@ def finish_grid_from_means(grid: GridEstimate, column_mean: np.ndarray, row_mean
     if h >= 40:
         my = _vertical_pitch(rowp, 5 * grid.px_per_mm_x, h)
     grid.px_per_mm_y = my if my is not None else grid.px_per_mm_x
+    grid.square = my is not None and abs(my / grid.px_per_mm_x - 1.0) <= SQUARE_LATTICE_TOLERANCE
     m5x = 5 * grid.px_per_mm_x
     tx = _fold(colp, m5x)
     grid.phase_x = float(np.argmax(tx) * m5x / tx.size)
@@ -1013,6 +1017,15 @@ def prepare_image(
     if grid.found and known_grid is None:
         grid = _finish_grid(grid, view, is_grid_view=True)
     ppm = grid.px_per_mm_x if grid.found else default_px_per_mm
+    if grid.found and known_grid is None and unmix and grid.square is False:
+        # a lattice whose rows do not match its columns, with no line darker than a faint grid's
+        # where the lattice puts its lines: the periodicity was the trace's own (a regular rhythm's
+        # beats on a grid-free strip), not a grid
+        if max((float(np.linalg.norm(line)) for line in grid_colours(d3, grid)), default=0.0) < FAINT_GRID_LINE:
+            if abs(grid.skew_deg) > 0.05:  # turned by the false grid's angle: read it square again
+                d3 = channel_darkness(bgr, k)
+            grid = GridEstimate(False, strength=grid.strength)
+            ppm = default_px_per_mm
     if known_colours is not None and unmix:
         trace_colour, chromatic, by_share = known_colours.trace, list(known_colours.lines), known_colours.by_share
         remove_lines = known_colours.remove_lines
