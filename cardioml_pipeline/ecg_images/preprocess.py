@@ -503,10 +503,11 @@ def _cross_checked_skew(g: np.ndarray, skew: float, major: float, bands: np.ndar
     if abs(across - skew) <= 0.3:
         return across
     candidates = np.array([skew, across])
-    power = _band_power(row_bands, col_centres, major)(candidates)
-    score = power / power.max()
-    power = _band_power(bands, centres, major)(-candidates)
-    score = score + power / power.max()
+    across_power = _band_power(row_bands, col_centres, major)(candidates)
+    down_power = _band_power(bands, centres, major)(-candidates)
+    if not (across_power.max() > 0 and down_power.max() > 0):  # a family with no lines at all (no grid): keep the first angle
+        return skew
+    score = across_power / across_power.max() + down_power / down_power.max()
     return float(candidates[int(np.argmax(score))])
 
 
