@@ -36,7 +36,7 @@ import numpy as np
 
 from cardioml_pipeline.ecg_images.digitize import PAPER_SPEED_MM_S, find_calibration_pulse
 from cardioml_pipeline.ecg_images.page_labels import reading, word_scores
-from cardioml_pipeline.ecg_images.preprocess import GridEstimate, InkColours, channel_darkness, label_components, prepare_image, scaled_grid, to_bgr_uint8, window_ink
+from cardioml_pipeline.ecg_images.preprocess import GridEstimate, InkColours, channel_darkness, label_components, paper_window, prepare_image, scaled_grid, to_bgr_uint8, window_ink
 
 RECORD_S = 10.0  # a standard 12-lead page shows 10 s of recording across its width
 MIN_ROW_COVERAGE = 0.25  # a trace row has ink in at least this share of the inked width ...
@@ -539,22 +539,25 @@ class LabelSearches:
         return choose_labels([label_words(self.ink, s.y0, s.y1, s.xa, s.start, s.baseline, self.ppx, self.ppy) for s in self.boxes], self.ppx, self.ppy)
 
     def _full_size_windows(self, page: np.ndarray, sx: float, sy: float) -> list[tuple[LabelSearch, tuple[int, int, int, int]]]:
-        """Each search scaled to the full-size page, with its window (y0, y1, x0, x1) and the paper around it."""
+        """Each search scaled to the full-size page, with its window (y0, y1, x0, x1): the columns it
+        looks in and the paper around them (none for a search with nothing to look in)."""
         h, w = page.shape[:2]
         pad = FULL_SIZE_PAPER_PAD_PX
         out = []
         for search in (search.scaled(sx, sy) for search in self.boxes):
             lo, hi = search.columns(self.ppx * sx, w)
-            if hi > lo and search.y1 > search.y0:
-                out.append((search, (max(0, search.y0 - pad), min(h, search.y1 + pad), max(0, lo - pad), min(w, hi + pad))))
+            window = (max(0, search.y0 - pad), min(h, search.y1 + pad), max(0, lo - pad), min(w, hi + pad)) if hi > lo and search.y1 > search.y0 else None
+            out.append((search, window))
         return out
 
     def full_size_colours(self, page: np.ndarray, sx: float, sy: float, grid: GridEstimate | None) -> InkColours | None:
         """The trace's and grid lines' colours as the full-size page (`sx`, `sy` times larger) shows
         them, read on the first search's window (`prepare_image` with the page's grid): a few
         millimetres of paper hold dozens of grid lines."""
-        for _, (y0, y1, x0, x1) in self._full_size_windows(page, sx, sy)[:1]:
-            return prepare_image(page[y0:y1, x0:x1], known_grid=crop_grid(grid, x0, y0)).colours
+        for _, window in self._full_size_windows(page, sx, sy):
+            if window is not None:
+                y0, y1, x0, x1 = window
+                return prepare_image(page[y0:y1, x0:x1], known_grid=crop_grid(grid, x0, y0)).colours
         return None
 
     def at_full_size(self, page: np.ndarray, sx: float, sy: float, colours: InkColours | None, rulings: np.ndarray) -> LabelSearches:
@@ -566,13 +569,15 @@ class LabelSearches:
         h, w = page.shape[:2]
         ppx, ppy = self.ppx * sx, self.ppy * sy
         ink = np.zeros((h, w), np.uint8)
-        windows = self._full_size_windows(page, sx, sy) if colours is not None else []
-        for search, (y0, y1, x0, x1) in windows:
+        windows = self._full_size_windows(page, sx, sy)
+        for search, window in windows:
+            if window is None or colours is None:
+                continue
+            y0, y1, x0, x1 = window
             lo, hi = search.columns(ppx, w)
-            window = window_ink(page[y0:y1, x0:x1], colours, ppx)
-            ink[search.y0 : search.y1, lo:hi] = window[search.y0 - y0 : search.y1 - y0, lo - x0 : hi - x0]
+            ink[search.y0 : search.y1, lo:hi] = window_ink(page[y0:y1, x0:x1], colours, ppx)[search.y0 - y0 : search.y1 - y0, lo - x0 : hi - x0]
         ink[rulings] = 0
-        return LabelSearches([search.scaled(sx, sy) for search in self.boxes], ink, ppx, ppy)
+        return LabelSearches([search for search, _ in windows], ink, ppx, ppy)
 
 
 @dataclass
@@ -602,7 +607,7 @@ class Rulings:
                 a, b = max(0, int(math.floor(lo * factor)) - 1), min(length, int(math.ceil(hi * factor)) + 1)
                 pa, pb = max(0, a - FULL_SIZE_PAPER_PAD_PX), min(length, b + FULL_SIZE_PAPER_PAD_PX)
                 strip = page[pa:pb] if across else page[:, pa:pb]
-                score = colours.score(channel_darkness(np.ascontiguousarray(strip), FULL_SIZE_PAPER_WINDOW_PX))
+                score = colours.score(channel_darkness(np.ascontiguousarray(strip), paper_window(h, w)))  # the whole page's window
                 inked = (score[a - pa : b - pa] >= 0.5) if across else (score[:, a - pa : b - pa] >= 0.5).T
                 lines = inked.mean(axis=1) > RULED_LINE_SHARE
                 part = out[a:b] if across else out[:, a:b].T
@@ -633,8 +638,7 @@ def name_leads(layout: PageLayout, labels: list[LabelWord | None]) -> None:
             layout.non_trace[ly0:ly1, lx0:lx1] |= label.mask
 
 
-FULL_SIZE_PAPER_WINDOW_PX = 9  # `prepare_image`'s paper-level window, for parts of a page read again at full size
-FULL_SIZE_PAPER_PAD_PX = 12  # ... and the paper read around such a part for its level
+FULL_SIZE_PAPER_PAD_PX = 12  # the paper read around a part of a page read again at full size, for its level
 
 
 TEXT_CLEARANCE_MM = 3.0  # printed text stands this far clear of any other ink above and below it ...

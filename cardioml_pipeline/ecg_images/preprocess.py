@@ -993,7 +993,7 @@ def prepare_image(
     # follow a wrinkle's or a shadow's shading (the dilation reaches k px for the brighter side of a
     # gradient, and the gradient then reads as ink). Kit strips: k = 7/9/11/12/15/21 px give median
     # 16.5/16.5/16.3/16.3/16.1/16.1 dB (heavy 10.4/11.6/11.5/11.1/9.7/9.7); the demo holds at 9
-    k = 9 if min(h, w) >= 60 else 7
+    k = paper_window(h, w)
     if known_grid is not None:
         grid = dataclasses.replace(known_grid)
     else:
@@ -1018,33 +1018,51 @@ def prepare_image(
     if grid.found and known_grid is None:
         grid = _finish_grid(grid, view, is_grid_view=True)
     ppm = grid.px_per_mm_x if grid.found else default_px_per_mm
+    references = None  # the grid lines' colours, once read
     if grid.found and known_grid is None and unmix and grid.square is False:
         # a lattice whose rows do not match its columns, with no line darker than a faint grid's
         # where the lattice puts its lines: the periodicity was the trace's own (a regular rhythm's
         # beats on a grid-free strip), not a grid
-        if max((float(np.linalg.norm(line)) for line in grid_colours(d3, grid)), default=0.0) < FAINT_GRID_LINE:
+        references = grid_colours(d3, grid)
+        if max((float(np.linalg.norm(line)) for line in references), default=0.0) < FAINT_GRID_LINE:
             if abs(grid.skew_deg) > 0.05:  # turned by the false grid's angle: read it square again
                 d3 = channel_darkness(bgr, k)
             grid = GridEstimate(False, strength=grid.strength)
             ppm = default_px_per_mm
+            references = []
     if known_colours is not None and unmix:
-        trace_colour, chromatic, by_share = known_colours.trace, list(known_colours.lines), known_colours.by_share
-        remove_lines = known_colours.remove_lines
-        has_grid_colours = bool(chromatic) or remove_lines  # (lines of the trace's hue were read and left to geometry)
+        colours = known_colours
+        # (lines of the trace's hue were read and are left to geometry where `remove_lines`)
+        has_grid_colours = bool(colours.lines) or colours.remove_lines
     else:
-        references = grid_colours(d3, grid) if unmix else []
+        if references is None:
+            references = grid_colours(d3, grid) if unmix else []
         trace_colour = estimate_trace_colour(d3, references)
         # a grid of the trace's own hue (grey lines, black pen) cannot be unmixed by colour: its lines
         # are subtracted by geometry instead (`binarize`'s column quantile and grid floor)
         chromatic = [g for g in references if not _same_hue(g, trace_colour)]
         by_share = any(is_dark_line(g, trace_colour) for g in chromatic)
         remove_lines = len(chromatic) < len(references) or (not unmix and grid.found)
+        colours = InkColours(trace_colour, tuple(chromatic), by_share, remove_lines)
         has_grid_colours = bool(references)
-    score = trace_score(d3, chromatic, trace_colour, by_share=by_share)
-    sigma = paper_noise(d3, trace_colour)
-    ink, dark, components = binarize_score(score, ppm, sigma, remove_lines=remove_lines, bridge_lines=bridge_lines and has_grid_colours, by_share=by_share)
-    colours = InkColours(trace_colour, tuple(chromatic), by_share, remove_lines)
+    ink, dark, components, sigma = _binarize_with(d3, colours, ppm, bridge_lines=bridge_lines and has_grid_colours)
     return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=sigma, colours=colours)
+
+
+def paper_window(h: int, w: int) -> int:
+    """The paper level's window (px) on an image h x w (`_darkness`): wide enough to see paper past the
+    pen and a grid line, narrow enough to follow a wrinkle's or a shadow's shading (`prepare_image`)."""
+    return 9 if min(h, w) >= 60 else 7
+
+
+def _binarize_with(d3: np.ndarray, colours: InkColours, px_per_mm: float | None, bridge_lines: bool = False) -> tuple[np.ndarray, float, tuple | None, float]:
+    """The ink of a per-channel darkness map scored against `colours`, with the map's own paper
+    noise: (mask, median score of the ink, components, the paper's noise)."""
+    sigma = paper_noise(d3, colours.trace)
+    ink, dark, components = binarize_score(
+        colours.score(d3), px_per_mm, sigma, remove_lines=colours.remove_lines, bridge_lines=bridge_lines, by_share=colours.by_share
+    )
+    return ink, dark, components, sigma
 
 
 def paper_noise(d3: np.ndarray, trace_colour: np.ndarray) -> float:
@@ -1061,6 +1079,4 @@ def window_ink(bgr: np.ndarray, colours: InkColours, px_per_mm: float | None) ->
     `prepare_image` binarizes, with that image's colours (`InkColours`): its paper level and noise
     are the part's own. Used for a page's printed names, found and read at full size on a page whose
     layout was placed scaled down."""
-    k = 9 if min(bgr.shape[:2]) >= 60 else 7
-    d3 = channel_darkness(np.ascontiguousarray(bgr), k)
-    return binarize_score(colours.score(d3), px_per_mm, paper_noise(d3, colours.trace), remove_lines=colours.remove_lines, by_share=colours.by_share)[0]
+    return _binarize_with(channel_darkness(np.ascontiguousarray(bgr), paper_window(*bgr.shape[:2])), colours, px_per_mm)[0]
