@@ -413,7 +413,7 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> tuple[
     """The layout on `image` as it is, where to look for each box's printed name (looked for and read
     by the caller: `name_leads`), and the page's ruled lines (`non_trace` holds the other printed text
     only: the caller adds the rulings and the names)."""
-    prep = prepare_image(image, default_px_per_mm)
+    prep = prepare_image(image, default_px_per_mm, whole_page=True)
     skew = float(prep.grid.skew_deg) if prep.grid.found else 0.0
     if prep.too_small or prep.blank or not prep.ink.any():
         return PageLayout(None, skew_deg=skew, reject_reason="page layout not found: blank page (no trace ink)"), None, None
@@ -421,7 +421,7 @@ def _detect_layout(image: np.ndarray, default_px_per_mm: float | None) -> tuple[
     extra = residual_skew(ink)
     if abs(extra) >= 0.2:  # the grid's angle left the rows sloping (or it had none): level them
         skew += extra
-        prep = prepare_image(deskew(image, skew), default_px_per_mm, deskew=False)
+        prep = prepare_image(deskew(image, skew), default_px_per_mm, deskew=False, whole_page=True)
         ink = _without_rulings(prep.ink)
     result = PageLayout(None, skew_deg=skew, ink_colours=prep.colours)
     if prep.grid.found:  # measured on the page turned square: the deskewed page's grid

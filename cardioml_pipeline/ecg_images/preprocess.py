@@ -513,6 +513,8 @@ def _cross_checked_skew(g: np.ndarray, skew: float, major: float, bands: np.ndar
 
 SQUARE_LATTICE_TOLERANCE = 0.06  # ECG paper's 1 mm squares, as scanned: rows and columns within 6 % (real grids: 0.96-1.02)
 FAINT_GRID_LINE = 0.06  # darkness (norm of its colour vector) under which no grid line is seen (real scans' faint grey-pink grids: 0.089 and more)
+FAINT_LATTICE_CONTRAST = 2.8  # ... or whose major lines stand out of the paper less than this many times its grain does (`lattice_line_contrast`)
+SQUARE_LATTICE_CONTRAST = 2.0  # ... the same for a square lattice (rows matching columns are evidence of their own)
 TALL_FOR_ONE_PROFILE = 400  # px: taller images read the pitch per band ...
 PITCH_BAND_ROWS = 48  # ... of this many rows (3 degrees move a line by 2.5 px within one)
 
@@ -747,6 +749,49 @@ def grid_colours(d3: np.ndarray, grid: GridEstimate) -> list[np.ndarray]:
     return colours
 
 
+def lattice_line_contrast(d3: np.ndarray, grid: GridEstimate) -> float:
+    """How far the lattice's major lines stand out of the paper, against how far the paper's own
+    grain stands out at periods that are not the lattice's: each column's mean darkness down the
+    image (~64 rows, summed over the three channels, each pixel capped at the map's upper quartile
+    so that the trace's strokes weigh no more than a line), folded at the major pitch and at seven
+    periods off it (0.62-1.62x), each fold's darkest position above its median; the ratio of the
+    first to the others' median. A grid's lines stand out however noisy the paper; a lattice read
+    into a grid-free strip's beats does not."""
+    sampled = d3[:: max(1, d3.shape[0] // 64)]
+    rows = sampled[..., 0] + sampled[..., 1] + sampled[..., 2]  # (numpy's sum over a 3-wide axis is ~10x slower)
+    some = rows.ravel()[::3]
+    cap = float(np.partition(some, (3 * some.size) // 4)[(3 * some.size) // 4])
+    # (paper without any grain, more than three quarters of it blank: nothing to cap against)
+    profile = (np.minimum(rows, cap) if cap > 0 else rows).mean(axis=0)
+    major = 5.0 * float(grid.px_per_mm_x)
+
+    def standing_out(period: float) -> float:
+        fold = _fold(profile, period)
+        return float(fold.max() - np.partition(fold, fold.size // 2)[fold.size // 2])  # (np.median's overhead is ~0.07 ms a call)
+
+    null = sorted(standing_out(major * f) for f in OFF_LATTICE_PERIODS)[len(OFF_LATTICE_PERIODS) // 2]
+    lines = standing_out(major)
+    return lines / null if null > 0 else (math.inf if lines > 0 else 0.0)
+
+
+def is_grid_lattice(d3: np.ndarray, grid: GridEstimate, references: list[np.ndarray], whole_page: bool = False) -> bool:
+    """Whether a lattice found in an image (`estimate_grid`, `_finish_grid`) is a grid's and not the
+    trace's own periodicity (a regular rhythm's beats on a grid-free strip, read through the paper's
+    grain): its lines have a colour (`references`, `grid_colours`) and stand out of the paper
+    (`lattice_line_contrast`). A lattice whose rows match its columns (1 mm squares) needs less.
+    On a `whole_page` a line need not run straight down the whole height (a photographed page's
+    converge), so the contrast is no measure there: a lattice whose rows do not match its columns
+    needs a line darker than a faint grid's only (the page's layout then tests it against its rows
+    of traces)."""
+    if grid.square:
+        return whole_page or (bool(references) and lattice_line_contrast(d3, grid) >= SQUARE_LATTICE_CONTRAST)
+    darkest = max((float(np.linalg.norm(line)) for line in references), default=0.0)
+    return darkest >= FAINT_GRID_LINE and (whole_page or lattice_line_contrast(d3, grid) >= FAINT_LATTICE_CONTRAST)
+
+
+OFF_LATTICE_PERIODS = (0.618, 0.707, 0.851, 1.175, 1.273, 1.414, 1.618)  # x the major pitch: no multiple of it, nor of 1 mm
+
+
 def _same_hue(colour: np.ndarray, trace_colour: np.ndarray, max_deg: float = 4.0) -> bool:
     """Whether a darkness vector points the trace's way (a lighter or darker shade of its colour)."""
     a, b = np.asarray(colour, np.float64), np.asarray(trace_colour, np.float64)
@@ -964,6 +1009,7 @@ def prepare_image(
     expected_px_per_mm: float | None = None,
     known_skew_deg: float | None = None,
     known_colours: InkColours | None = None,
+    whole_page: bool = False,
 ) -> Prepared:
     """Normalize, calibrate, deskew and binarize one lead image (module docstring). `bridge_lines`:
     close the gaps a grid line cuts in a faint trace (the second try for an image whose trace was
@@ -976,7 +1022,8 @@ def prepare_image(
     `expected_px_per_mm`: measure the grid's pitch near this one; `known_skew_deg`: take the skew as
     this one (`estimate_grid`). `known_colours`: the trace's and grid lines' colours as already read
     on the same print (a page's, for each lead cut from it), used instead of reading them again
-    (ignored with `unmix=False`)."""
+    (ignored with `unmix=False`). `whole_page`: the image is a whole page, whose lattice is tested
+    by its lines' colour only (`is_grid_lattice`)."""
     bgr = to_bgr_uint8(image)
     h, w = bgr.shape[:2]
     if h < MIN_SIZE[0] or w < MIN_SIZE[1]:
@@ -1019,12 +1066,14 @@ def prepare_image(
         grid = _finish_grid(grid, view, is_grid_view=True)
     ppm = grid.px_per_mm_x if grid.found else default_px_per_mm
     references = None  # the grid lines' colours, once read
-    if grid.found and known_grid is None and unmix and grid.square is False:
-        # a lattice whose rows do not match its columns, with no line darker than a faint grid's
-        # where the lattice puts its lines: the periodicity was the trace's own (a regular rhythm's
-        # beats on a grid-free strip), not a grid
+    if grid.found and known_grid is None and expected_px_per_mm is None and unmix and grid.square is not None:
+        # the periodicity may be the trace's own (a regular rhythm's beats on a grid-free strip), not
+        # a grid's; on a noisy scan the paper's grain darkens every column, so the 'lines' read a
+        # colour, but they stand out of the paper no more than the grain does. Not where the caller
+        # expects a grid near a pitch (the patient's other leads found one:
+        # `processing.recheck_pitch_outliers`)
         references = grid_colours(d3, grid)
-        if max((float(np.linalg.norm(line)) for line in references), default=0.0) < FAINT_GRID_LINE:
+        if not is_grid_lattice(d3, grid, references, whole_page=whole_page):
             if abs(grid.skew_deg) > 0.05:  # turned by the false grid's angle: read it square again
                 d3 = channel_darkness(bgr, k)
             grid = GridEstimate(False, strength=grid.strength)

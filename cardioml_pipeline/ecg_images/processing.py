@@ -322,24 +322,25 @@ def fail_backwards_patient(rows: list[dict]) -> None:
         row["qc_passed"] = False
 
 
-def _read_outliers_again(task: PatientTask, results: list[tuple[dict, np.ndarray | None]], metric: str, consensus_of, is_outlier, options_of):
+def _read_outliers_again(
+    task: PatientTask, results: list[tuple[dict, np.ndarray | None]], metric: str, consensus_of, is_outlier, options_of, gridless_too: bool = False
+):
     """For each of the patient's per-lead grid-calibrated images whose `metric` (an index column) is
-    an outlier (`is_outlier(value, consensus)`) from what the others agree on (`consensus_of(values)`):
-    yields (its position in `results`, the consensus, the image processed again with the
-    `ImageTask` options `options_of(row, consensus)`). Pages are left out: a page has one grid, and one
-    angle, for all its leads."""
-    grid_leads = [
-        i
-        for i, (row, _) in enumerate(results)
-        if row["reject_reason"] is None and row.get("page_path") is None and row.get("calibration_source") == "grid"
-    ]
+    an outlier (`is_outlier(value, consensus)`) from what the others agree on (`consensus_of(values)`),
+    and with `gridless_too` each per-lead image in which no grid was found: yields (its position in
+    `results`, the consensus, the image processed again with the `ImageTask` options
+    `options_of(row, consensus)`). Pages are left out: a page has one grid, and one angle, for all
+    its leads."""
+    per_lead = [i for i, (row, _) in enumerate(results) if row["reject_reason"] is None and row.get("page_path") is None]
+    grid_leads = [i for i in per_lead if results[i][0].get("calibration_source") == "grid"]
     consensus = consensus_of([results[i][0].get(metric) for i in grid_leads])
     if consensus is None:
         return
     items = {item.relative_path: item for item in task.items}
-    for i in grid_leads:
+    for i in per_lead:
         row = results[i][0]
-        if is_outlier(row.get(metric), consensus):
+        gridless = row.get("calibration_source") != "grid"
+        if (gridless and gridless_too) or (not gridless and is_outlier(row.get(metric), consensus)):
             item = items[row["source_path"]]
             yield i, consensus, process_one(ImageTask(task.images_dir, task.artifacts_root, item, task.default_px_per_mm, **options_of(row, consensus)))
 
@@ -348,16 +349,21 @@ def recheck_pitch_outliers(task: PatientTask, results: list[tuple[dict, np.ndarr
     """A per-lead image whose grid pitch disagrees with the pitch the patient's other per-lead images
     agree on (`qc.pitch_consensus`; they are cut from one scan) is processed again with its pitch
     sought near the agreed one. The new reading replaces the old when its pitch agrees; otherwise
-    the lead fails QC with the disagreement as the reason. Pages are left out (a page has one grid
-    for all its leads). Changes `results` in place; returns how many leads were read again."""
+    the lead fails QC with the disagreement as the reason. A per-lead image in which no grid was
+    found while the others agree on one (a grid too faint under the paper's noise to tell from the
+    trace's own periodicity) is read again the same way, and keeps its first reading unless a grid
+    is found at the agreed pitch. Pages are left out (a page has one grid for all its leads).
+    Changes `results` in place; returns how many leads were read again."""
     rechecked = 0
     for i, consensus, again in _read_outliers_again(
-        task, results, "px_per_mm_x", pitch_consensus, is_pitch_outlier, lambda row, agreed: dict(expected_px_per_mm=agreed)
+        task, results, "px_per_mm_x", pitch_consensus, is_pitch_outlier, lambda row, agreed: dict(expected_px_per_mm=agreed), gridless_too=True
     ):
         rechecked += 1
         new_row = again[0]
         if new_row["reject_reason"] is None and new_row.get("calibration_source") == "grid" and not is_pitch_outlier(new_row.get("px_per_mm_x"), consensus):
             results[i] = again
+        elif results[i][0].get("calibration_source") != "grid":
+            pass  # no grid either way: the first reading stands
         else:
             row = results[i][0]
             row["qc_reasons"] = [*row["qc_reasons"], pitch_outlier_reason(float(row["px_per_mm_x"]), consensus)]
