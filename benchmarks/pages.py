@@ -12,7 +12,10 @@
 2. `ecg-image-kit-renders/pages/`: 3x4 + II and 6x2 + II pages with the kit's truth per segment
    (`_truth.npz`: I..V6 and II_rhythm): every lead found, median r and SNR.
 3. Cost: a page through `process_page` vs its lead crops each through `process_lead_image` alone
-   (what the twelve leads cost as separate images), CPU time on one OpenCV thread (`cost`).
+   (what the twelve leads cost as separate images), CPU time on one OpenCV thread (`cost`); and the
+   same two through the image stage's own per-patient path (`processing.process_patient`: reading,
+   hashing, digitizing, the patient's pitch and skew re-checks of separate lead images, processed
+   PNGs and the signal file written; `stage_cost`), page by page.
 """
 
 from __future__ import annotations
@@ -149,6 +152,63 @@ def cost(paths: list[Path], lead_images: Path, repeats: int = 3) -> dict:
     }
 
 
+def stage_cost(paths: list[Path], repeats: int = 5) -> list[dict]:
+    """Per page, CPU seconds of the image stage's per-patient step (`processing.process_patient`, one
+    process, one OpenCV thread, best of `repeats`, the two alternating) on (a) the page as one file
+    `Patient_<n>.png` and (b) its lead crops (cut from the deskewed page, as `cost` cuts them) as
+    that patient's separate lead images `Patient_<n>_lead_<LEAD>.png`, a rhythm strip in a folder of
+    its own. (b) is what the stage does with separate images: each read, hashed, digitized and
+    written, then the patient's re-checks (`recheck_pitch_outliers`: a lead whose own grid was not
+    found, or whose pitch disagrees with its sisters', is read again at their pitch;
+    `recheck_skew_outliers`), which a page's crops need not (they are handed the page's grid). Also
+    how many of (b)'s leads the re-checks read again."""
+    import shutil
+    import tempfile
+
+    import cv2
+
+    from cardioml_pipeline.ecg_images.discovery import ImageFile
+    from cardioml_pipeline.ecg_images.pages import detect_layout
+    from cardioml_pipeline.ecg_images.processing import ImageTask, PatientTask, process_one, process_patient, recheck_pitch_outliers, recheck_skew_outliers
+
+    cv2.setNumThreads(1)
+    clock = time.process_time
+    rows = []
+    for number, path in enumerate(paths, start=1):
+        with tempfile.TemporaryDirectory(prefix="cardioml-stage-cost-") as tmp:
+            root = Path(tmp)
+            page_dir, files_dir = root / "page", root / "files"
+            page_dir.mkdir()
+            shutil.copyfile(path, page_dir / f"Patient_{number}{path.suffix}")
+            page_items = (ImageFile(f"Patient_{number}{path.suffix}", number, None, path.stat().st_size, 0, is_page=True),)
+            page, layout = detect_layout(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+            file_items = []
+            for k, box in enumerate(layout.boxes):
+                relative = (f"rhythm{k}/" if box.is_rhythm_strip else "") + f"Patient_{number}_lead_{box.lead}.png"
+                target = files_dir / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(target), np.ascontiguousarray(page[box.y0 : box.y1, box.x0 : box.x1]))
+                file_items.append(ImageFile(relative, number, box.lead, target.stat().st_size, 0))
+            tasks = {
+                "page": PatientTask(str(page_dir), str(root / "artifacts_page"), number, page_items, tuple(i.relative_path for i in page_items), None),
+                "files": PatientTask(str(files_dir), str(root / "artifacts_files"), number, tuple(file_items), tuple(i.relative_path for i in file_items), None),
+            }
+            best = {"page": float("inf"), "files": float("inf")}
+            for repeat in range(repeats):
+                # each goes first in turn: the one run after the other finds the allocator's memory warm
+                for name in ("page", "files") if repeat % 2 == 0 else ("files", "page"):
+                    t = clock()
+                    process_patient(tasks[name])
+                    best[name] = min(best[name], clock() - t)
+            files_task = tasks["files"]
+            results = [process_one(ImageTask(files_task.images_dir, files_task.artifacts_root, item, None)) for item in files_task.items]
+            read_again = recheck_pitch_outliers(files_task, results) + recheck_skew_outliers(files_task, results)
+            rows.append(
+                {"page": path.stem, "size": f"{page.shape[1]} x {page.shape[0]}", "px_per_mm": layout.px_per_mm, "page_s": best["page"], "files_s": best["files"], "files": len(file_items), "read_again": read_again}
+            )
+    return rows
+
+
 def _summary(scores: list[tuple[float, float]]) -> tuple[int, int, float, float]:
     digitized = sum(1 for r, s in scores if np.isfinite(s))
     return digitized, len(scores), _median([r for r, _ in scores]), _median([s for _, s in scores])
@@ -213,7 +273,35 @@ def _print_cost(shared: Path) -> None:
         f"(page / crop files = {c['ratio_files']:.2f}); ecg-image-kit page {c['files_page_s']:.3f} s vs the same patient's "
         f"12 per-lead image files {c['files_s']:.3f} s (page / files = {c['files_page_s'] / c['files_s']:.2f}, {c['file_pages']} patients)"
     )
+    pages = sorted((shared / "ecgminer-ludb-pages" / "img").glob("*.png")) + sorted((shared / "ecg-image-kit-renders" / "pages").glob("Patient_*.png"))
+    rows = stage_cost(pages)
+    print(
+        f"\nthe image stage's per-patient step (`processing.process_patient`; CPU time, one OpenCV thread, best of 5, alternating), "
+        f"{len(rows)} pages: the page as one file against its lead crops as the patient's separate lead images"
+    )
+    print("| page | size (px) | px/mm | page s | crops as separate images s | read again by the patient's re-checks | page / separate images |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['page']} | {row['size']} | {row['px_per_mm']:.1f} | {row['page_s']:.3f} | {row['files_s']:.3f} | "
+            f"{row['read_again']} of {row['files']} | {row['page_s'] / row['files_s']:.2f} |"
+        )
+    from cardioml_pipeline.ecg_images.pipeline import UPSAMPLE_BELOW_PX_PER_MM
 
+    groups = {
+        "all": rows,
+        f"pages at {UPSAMPLE_BELOW_PX_PER_MM:g} px/mm or more": [r for r in rows if r["px_per_mm"] >= UPSAMPLE_BELOW_PX_PER_MM],
+        f"pages below {UPSAMPLE_BELOW_PX_PER_MM:g} px/mm (lead crops read enlarged)": [r for r in rows if r["px_per_mm"] < UPSAMPLE_BELOW_PX_PER_MM],
+    }
+    for name, group in groups.items():
+        if not group:
+            continue
+        ratios = [row["page_s"] / row["files_s"] for row in group]
+        print(
+            f"| **median, {name}** ({len(group)}) | | | {_median([r['page_s'] for r in group]):.3f} | {_median([r['files_s'] for r in group]):.3f} | "
+            f"{sum(r['read_again'] for r in group)} of {sum(r['files'] for r in group)} | **{_median(ratios):.2f}** "
+            f"({min(ratios):.2f}-{max(ratios):.2f}; {sum(r > 1.0 for r in ratios)} above 1) |"
+        )
 
 if __name__ == "__main__":
     sys.exit(main())

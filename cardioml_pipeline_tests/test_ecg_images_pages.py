@@ -583,3 +583,42 @@ def test_ruled_lines_are_placed_again_on_the_full_size_page():
     full = rulings.at_full_size(page, 2.0, 2.0, black)
     assert full[:, 4].all() and not full[:, 5:].any() and not full[:, :4].any()
     assert rulings.mask().sum() == 100  # at its own scale: the ruled column's ink
+
+
+@pytest.mark.parametrize(("rotation_deg", "negative"), [(0.0, False), (2.0, False), (0.0, True)])
+def test_a_low_resolution_pages_crops_take_their_source_scale_ink_from_the_page(monkeypatch, signals, rotation_deg, negative):
+    """A 100 dpi page is placed as it is, and its lead crops are read enlarged: their source-scale
+    ink (what QC judges) is cut from the page's own preparation instead of each crop being prepared
+    a second time at that scale. The signals are those of crops prepared on their own, bit for bit,
+    and so are the QC verdicts (a turned page, a negative one too); a page placed scaled down keeps
+    no such preparation."""
+    from cardioml_pipeline.ecg_images import pages, pipeline
+
+    page, _ = render_page(signals, layout="3x4+1", dpi=100, rotation_deg=rotation_deg)
+    if negative:  # a light trace on a dark background
+        page = 255 - page
+    shapes = []
+    real_prepare = pipeline.prepare_image
+
+    def recording_prepare(image, *args, **kwargs):
+        shapes.append(image.shape[:2])
+        return real_prepare(image, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "prepare_image", recording_prepare)
+    layout, leads = process_page(page)
+    assert layout.layout == "3x4+1" and layout.source_preparation is not None and layout.source_preparation.inverted == negative
+    assert layout.grid.px_per_mm_x < pipeline.UPSAMPLE_BELOW_PX_PER_MM
+    crop_sizes = {(box.y1 - box.y0, box.x1 - box.x0) for box in layout.boxes}
+    assert shapes and not crop_sizes & set(shapes), "a crop was prepared again at the page's scale"
+    assert all(lead.result.qc_metrics["upsampled"] == 2.0 for lead in leads)
+
+    shapes.clear()
+    monkeypatch.setattr(pages, "crop_preparation", lambda *args: None)  # each crop prepared on its own
+    _, own = process_page(page)
+    assert sum(shape in crop_sizes for shape in shapes) == 13
+    for lead, alone in zip(leads, own):
+        assert np.array_equal(lead.result.signal_mv, alone.result.signal_mv), lead.box.lead
+        assert lead.result.qc_passed == alone.result.qc_passed, (lead.box.lead, lead.result.qc_reasons, alone.result.qc_reasons)
+
+    large, _ = render_page(signals, layout="3x4+1", dpi=200)
+    assert detect_layout(large)[1].source_preparation is None  # placed scaled down: not the crops' scale

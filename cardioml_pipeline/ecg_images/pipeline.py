@@ -100,6 +100,7 @@ def process_lead_image(
     expected_px_per_mm: float | None = None,
     known_skew_deg: float | None = None,
     known_colours=None,
+    source_preparation=None,
 ) -> ProcessedLead:
     """Process one lead image (see module docstring). Raises ValueError only for non-images.
     `known_grid`: the grid as already measured for this image (`preprocess.GridEstimate` in its
@@ -109,6 +110,10 @@ def process_lead_image(
     skew is taken as this one (the angle they agree on: `processing.recheck_skew_outliers`).
     `known_colours`: the trace's and grid lines' colours (`preprocess.InkColours`) as read on the same
     print (a page's, for its leads), at the source's scale (an enlarged reading reads its own).
+    `source_preparation`: this image already prepared at its own scale (`preprocess.Prepared`: a page
+    read at full size, cut to this crop; its grid the `known_grid`), used instead of preparing it
+    again where the image is read enlarged (below `UPSAMPLE_BELOW_PX_PER_MM`): there the source-scale
+    ink only tells QC which ink to judge, and the paper's noise; otherwise it is ignored.
 
     A low-resolution image (grid pitch below `UPSAMPLE_BELOW_PX_PER_MM`: 100-150 dpi) is processed
     enlarged `UPSAMPLE_FACTOR` times: a 1-px pen's anti-aliased grey levels then place the trace
@@ -116,7 +121,9 @@ def process_lead_image(
     100-149 dpi: median SNR 7.1 -> 9.7 dB). Sizes are reported in the source image's pixels."""
     if default_px_per_mm is not None and not (default_px_per_mm > 0):
         raise ValueError("default_px_per_mm must be positive")
-    prep = prepare_image(image, default_px_per_mm, known_grid=known_grid, expected_px_per_mm=expected_px_per_mm, known_skew_deg=known_skew_deg, known_colours=known_colours)
+    prep = source_preparation
+    if prep is None or not (prep.grid.found and not prep.too_small and prep.grid.px_per_mm_x < UPSAMPLE_BELOW_PX_PER_MM):
+        prep = prepare_image(image, default_px_per_mm, known_grid=known_grid, expected_px_per_mm=expected_px_per_mm, known_skew_deg=known_skew_deg, known_colours=known_colours)
     if prep.grid.found and not prep.too_small and prep.grid.px_per_mm_x < UPSAMPLE_BELOW_PX_PER_MM:
         f = UPSAMPLE_FACTOR
         enlarged = cv2.resize(prep.bgr, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)

@@ -80,6 +80,7 @@ class Prepared:
     background_noise: float = 0.0  # robust std of the darkness of the paper (same units)
     notes: list[str] = field(default_factory=list)
     colours: InkColours | None = None  # what the ink was told apart from (`trace_score`'s inputs)
+    inverted: bool = False  # read as its negative (a light trace on a dark background): `bgr` is inverted
 
 
 @dataclass(frozen=True)
@@ -1029,12 +1030,13 @@ def prepare_image(
     if h < MIN_SIZE[0] or w < MIN_SIZE[1]:
         return Prepared(bgr, np.zeros((h, w), np.uint8), GridEstimate(False), too_small=True)
     luma = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-    if _median_u8(np.ascontiguousarray(luma[::3, ::3])) < 100:  # light trace on a dark background: invert
+    inverted = _median_u8(np.ascontiguousarray(luma[::3, ::3])) < 100
+    if inverted:  # light trace on a dark background
         bgr = 255 - bgr
         luma = 255 - luma
     lo, hi, _, _ = cv2.minMaxLoc(luma)
     if hi - lo < 12:
-        return Prepared(bgr, np.zeros((h, w), np.uint8), GridEstimate(False), blank=True)
+        return Prepared(bgr, np.zeros((h, w), np.uint8), GridEstimate(False), blank=True, inverted=inverted)
 
     # the paper level's window: wide enough to see paper past the pen and a grid line, narrow enough to
     # follow a wrinkle's or a shadow's shading (the dilation reaches k px for the brighter side of a
@@ -1095,7 +1097,7 @@ def prepare_image(
         colours = InkColours(trace_colour, tuple(chromatic), by_share, remove_lines)
         has_grid_colours = bool(references)
     ink, dark, components, sigma = _binarize_with(d3, colours, ppm, bridge_lines=bridge_lines and has_grid_colours)
-    return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=sigma, colours=colours)
+    return Prepared(bgr, ink, grid, components, ink_darkness=dark, background_noise=sigma, colours=colours, inverted=inverted)
 
 
 def paper_window(h: int, w: int) -> int:
