@@ -39,6 +39,19 @@ def _snr_by_segment(signals, segments, leads) -> dict[tuple[str, bool], float]:
     return out
 
 
+def record_prepared_shapes(monkeypatch, module) -> list[tuple[int, int]]:
+    """The sizes of the images `module.prepare_image` is called on, in order (the real function runs)."""
+    shapes = []
+    real_prepare = module.prepare_image
+
+    def recording_prepare(image, *args, **kwargs):
+        shapes.append(image.shape[:2])
+        return real_prepare(image, *args, **kwargs)
+
+    monkeypatch.setattr(module, "prepare_image", recording_prepare)
+    return shapes
+
+
 def test_3x4_page_gives_thirteen_lead_segments_in_layout_order(signals):
     page, drawn = render_page(signals, layout="3x4+1", dpi=120)
     _, layout = detect_layout(page)
@@ -508,14 +521,7 @@ def test_a_wide_page_is_placed_scaled_down_and_its_names_read_at_full_size(monke
     root = require_shared(SHARED_DATASETS / "ecgminer-ludb-pages")
     image = cv2.imread(str(root / "img" / "001.png"), cv2.IMREAD_UNCHANGED)
     assert image.shape[:2] == (960, 2000)
-    prepared_shapes = []
-    real_prepare = pages.prepare_image
-
-    def recording_prepare(part, *args, **kwargs):
-        prepared_shapes.append(part.shape[:2])
-        return real_prepare(part, *args, **kwargs)
-
-    monkeypatch.setattr(pages, "prepare_image", recording_prepare)
+    prepared_shapes = record_prepared_shapes(monkeypatch, pages)
     page, layout = detect_layout(image)
     assert layout.layout == "3x4+1" and page.shape[:2] == (960, 2000)
     assert max(prepared_shapes, key=lambda shape: shape[0] * shape[1]) == (528, 1100), prepared_shapes
@@ -597,14 +603,7 @@ def test_a_low_resolution_pages_crops_take_their_source_scale_ink_from_the_page(
     page, _ = render_page(signals, layout="3x4+1", dpi=100, rotation_deg=rotation_deg)
     if negative:  # a light trace on a dark background
         page = 255 - page
-    shapes = []
-    real_prepare = pipeline.prepare_image
-
-    def recording_prepare(image, *args, **kwargs):
-        shapes.append(image.shape[:2])
-        return real_prepare(image, *args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "prepare_image", recording_prepare)
+    shapes = record_prepared_shapes(monkeypatch, pipeline)
     layout, leads = process_page(page)
     assert layout.layout == "3x4+1" and layout.source_preparation is not None and layout.source_preparation.inverted == negative
     assert layout.grid.px_per_mm_x < pipeline.UPSAMPLE_BELOW_PX_PER_MM
